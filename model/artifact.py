@@ -1,0 +1,130 @@
+"""The model artifact: ``config.json``, ``vocab.json`` and ``weights.safetensors``.
+
+Loading reads JSON and safetensors only, never pickle, and checks that the three agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from model.network import TaggerConfig, TaggerNetwork
+from model.vocab import Vocab
+
+CONFIG = "config.json"
+VOCAB = "vocab.json"
+WEIGHTS = "weights.safetensors"
+FORMAT_VERSION = 1
+
+PRETRAINED = Path(__file__).parent / "pretrained"
+#: The bundled bidirectional model and its forward-only twin.
+DEFAULT_MODEL = PRETRAINED / "bigru-conll03"
+FORWARD_MODEL = PRETRAINED / "gru-conll03"
+
+
+class ArtifactError(ValueError):
+    """A model directory that is missing, corrupt or inconsistent; the message says which."""
+
+
+@dataclass
+class LoadedModel:
+    """A network in eval mode with its vocabulary and the metadata it was saved with."""
+
+    name: str
+    network: TaggerNetwork
+    vocab: Vocab
+    metadata: dict[str, Any]
+
+
+def save(
+    directory: str | Path,
+    network: TaggerNetwork,
+    vocab: Vocab,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write the artifact, replacing the three files atomically one by one."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": network.config.to_json(),
+        "metadata": metadata or {},
+    }
+    _write_json(directory / CONFIG, config)
+    _write_json(directory / VOCAB, vocab.to_json())
+    state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
+    tmp = directory / (WEIGHTS + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.replace(directory / WEIGHTS)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path.parent}: missing {path.name}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{path}: not valid JSON ({error})") from None
+
+
+def load(directory: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load and check an artifact directory; raises :class:`ArtifactError` on any problem."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: not a model directory")
+    config = _read_json(directory / CONFIG)
+    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(f"{directory / CONFIG}: expected format_version {FORMAT_VERSION}")
+    try:
+        model_config = TaggerConfig.from_json(config["model"])
+        vocab = Vocab.from_json(_read_json(directory / VOCAB))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ArtifactError(f"{directory}: bad config or vocab ({error})") from None
+    _check_consistent(directory, model_config, vocab)
+    try:
+        state = load_file(str(directory / WEIGHTS), device="cpu")
+    except FileNotFoundError:
+        raise ArtifactError(f"{directory}: missing {WEIGHTS}") from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ArtifactError(f"{directory / WEIGHTS}: unreadable ({error})") from None
+    network = TaggerNetwork(model_config)
+    expected = network.state_dict()
+    if set(state) != set(expected):
+        missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        raise ArtifactError(f"{directory / WEIGHTS}: missing {missing}, unexpected {extra}")
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise ArtifactError(
+                f"{directory / WEIGHTS}: {key} has shape {tuple(tensor.shape)}, "
+                f"config says {tuple(expected[key].shape)}"
+            )
+    network.load_state_dict(state)
+    network.to(device).eval()
+    return LoadedModel(directory.name, network, vocab, dict(config.get("metadata", {})))
+
+
+def _check_consistent(directory: Path, config: TaggerConfig, vocab: Vocab) -> None:
+    checks = [
+        ("words", len(vocab.words), config.num_words),
+        ("characters", len(vocab.chars), config.num_chars),
+        ("tags", len(vocab.tags), config.num_tags),
+    ]
+    for what, in_vocab, in_config in checks:
+        if in_vocab != in_config:
+            raise ArtifactError(
+                f"{directory}: vocab.json has {in_vocab} {what}, config.json expects {in_config}"
+            )
+    if "O" not in vocab.tags:
+        raise ArtifactError(f"{directory}: tag set has no 'O'")

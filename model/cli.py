@@ -1,0 +1,153 @@
+"""The ``bigru-ner`` command: train, evaluate, tag (and serve, once the service is installed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from pathlib import Path
+
+from model.artifact import DEFAULT_MODEL
+
+
+def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from model.train import TrainConfig
+
+    parser = commands.add_parser("train", help="train a tagger on CoNLL-style files")
+    parser.add_argument("--train", required=True, help="training file (CoNLL format)")
+    parser.add_argument("--dev", required=True, help="dev file for model selection")
+    parser.add_argument("--out", required=True, help="output model directory")
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for name, default in defaults.items():
+        if name in {"train", "dev", "out"}:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif name == "threads":
+            parser.add_argument(flag, type=int, default=None)
+        elif name == "embeddings":
+            parser.add_argument(
+                flag,
+                default=default,
+                help="GloVe text file, 'glove-6b-50d' for the packaged vectors, or 'none'",
+            )
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from model.train import TrainConfig, train
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    if values["embeddings"] in ("", "none"):
+        values["embeddings"] = None
+    scores = train(TrainConfig(**values))
+    if scores is None:
+        print("no epoch was trained", file=sys.stderr)
+        return 1
+    print(scores.table())
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from model.artifact import load
+    from model.data import read_conll
+    from model.evaluate import evaluate
+    from model.train import resolve_device
+
+    device = resolve_device(args.device)
+    loaded = load(args.model, device)
+    sentences = read_conll(args.data)
+    if args.predictions:
+        with Path(args.predictions).open("w", encoding="utf-8") as out:
+            scores = evaluate(loaded, sentences, device, out)
+    else:
+        scores = evaluate(loaded, sentences, device)
+    print(json.dumps(scores.to_json(), indent=1) if args.json else scores.table())
+    return 0
+
+
+def _texts(path: Path) -> Iterator[str]:
+    """Lines of a text file, or the ``text`` field of each object of a JSONL file."""
+    jsonl = path.suffix in {".jsonl", ".ndjson"}
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not jsonl:
+                yield line.rstrip("\n")
+                continue
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise SystemExit(f"{path}:{number}: not JSON ({error.msg})") from None
+            text = record.get("text") if isinstance(record, dict) else record
+            if not isinstance(text, str):
+                raise SystemExit(f"{path}:{number}: expected a string or an object with 'text'")
+            yield text
+
+
+def _run_tag(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from tqdm import tqdm
+
+    from model.tagger import Tagger
+    from model.train import resolve_device
+
+    tagger = Tagger.load(args.model, resolve_device(args.device))
+    if args.input is None:
+        if not args.text:
+            raise SystemExit("give text to tag, or --input FILE")
+        for entity in tagger.tag([" ".join(args.text)])[0].entities:
+            print(
+                f"{entity.start}\t{entity.end}\t{entity.label}\t{entity.text}\t{entity.score:.3f}"
+            )
+        return 0
+    out = Path(args.output).open("w", encoding="utf-8") if args.output else sys.stdout
+    chunk: list[str] = []
+
+    def flush() -> None:
+        for text, tagged in zip(chunk, tagger.tag(chunk), strict=True):
+            record = {"text": text, "entities": [asdict(e) for e in tagged.entities]}
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        chunk.clear()
+
+    for text in tqdm(_texts(Path(args.input)), unit=" texts", disable=None):
+        chunk.append(text)
+        if len(chunk) == args.batch_size:
+            flush()
+    flush()
+    if out is not sys.stdout:
+        out.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bigru-ner`` console script."""
+    parser = argparse.ArgumentParser(prog="bigru-ner", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_train(commands)
+    evaluate = commands.add_parser("evaluate", help="entity-level scores on a CoNLL file")
+    evaluate.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
+    evaluate.add_argument("--data", required=True, help="CoNLL-style file with gold tags")
+    evaluate.add_argument("--json", action="store_true", help="print scores as JSON")
+    evaluate.add_argument("--predictions", help="write 'TOKEN GOLD PRED' lines here")
+    evaluate.add_argument("--device", default="auto")
+    tag = commands.add_parser("tag", help="print the entities of text, or tag a file to JSONL")
+    tag.add_argument("text", nargs="*", help="text to tag")
+    tag.add_argument("--input", help="a text file (one text a line) or JSONL ({'text': ...})")
+    tag.add_argument("--output", help="JSONL output file (default: standard output)")
+    tag.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
+    tag.add_argument("--batch-size", type=int, default=256, help="texts tagged together")
+    tag.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    handlers = {"train": _run_train, "evaluate": _run_evaluate, "tag": _run_tag}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""A linear-chain CRF: negative log-likelihood, batched Viterbi, and per-token marginals."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class CRF(nn.Module):
+    """Transition scores between tags plus start and end scores, over emissions (B, T, K).
+
+    Masks are boolean (B, T) with every sequence's valid positions first; each sequence has
+    at least one valid position.
+    """
+
+    def __init__(self, num_tags: int) -> None:
+        super().__init__()
+        self.num_tags = num_tags
+        self.transitions = nn.Parameter(torch.zeros(num_tags, num_tags))  # [from, to]
+        self.start = nn.Parameter(torch.zeros(num_tags))
+        self.end = nn.Parameter(torch.zeros(num_tags))
+
+    def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """log Z of each sequence, (B,)."""
+        alpha = self.start + emissions[:, 0]  # (B, K)
+        for t in range(1, emissions.size(1)):
+            scores = alpha.unsqueeze(2) + self.transitions + emissions[:, t].unsqueeze(1)
+            alpha = torch.where(mask[:, t, None], torch.logsumexp(scores, dim=1), alpha)
+        return torch.logsumexp(alpha + self.end, dim=1)
+
+    def score(
+        self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Unnormalised score of the given tag sequences, (B,)."""
+        maskf = mask.to(emissions.dtype)
+        emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)  # (B, T)
+        total = self.start[tags[:, 0]] + (emitted * maskf).sum(1)
+        moves = self.transitions[tags[:, :-1], tags[:, 1:]]  # (B, T-1)
+        total = total + (moves * maskf[:, 1:]).sum(1)
+        last = mask.long().sum(1) - 1
+        return total + self.end[tags.gather(1, last.unsqueeze(1)).squeeze(1)]
+
+    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of the gold tags over the batch."""
+        return (self.log_partition(emissions, mask) - self.score(emissions, tags, mask)).mean()
+
+    def viterbi(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Best tag sequence of each sequence, (B, T); positions past the mask are 0."""
+        batch, length, _ = emissions.shape
+        best = self.start + emissions[:, 0]  # (B, K)
+        history = []
+        for t in range(1, length):
+            scores = best.unsqueeze(2) + self.transitions  # (B, K from, K to)
+            top, came_from = scores.max(dim=1)
+            history.append(came_from)
+            best = torch.where(mask[:, t, None], top + emissions[:, t], best)
+        best = best + self.end
+        lengths = mask.long().sum(1)
+        tag = best.argmax(dim=1)  # (B,)
+        path = torch.zeros(batch, length, dtype=torch.long, device=emissions.device)
+        for t in range(length - 1, -1, -1):
+            # Sequences shorter than t+1 have not started their walk back yet.
+            active = t < lengths
+            path[:, t] = torch.where(active, tag, 0)
+            if t > 0:
+                previous = history[t - 1].gather(1, tag.unsqueeze(1)).squeeze(1)
+                tag = torch.where(mask[:, t], previous, tag)
+        return path
+
+    def filtered(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """P(tag at t = k | tokens up to t) by the forward algorithm alone, (B, T, K).
+
+        Unlike :meth:`marginals` nothing after position t is read, so a left-to-right encoder
+        decoded this way labels each token before seeing the words that follow it.
+        """
+        alpha = self.start + emissions[:, 0]
+        out = [alpha]
+        for t in range(1, emissions.size(1)):
+            scores = alpha.unsqueeze(2) + self.transitions + emissions[:, t].unsqueeze(1)
+            alpha = torch.where(mask[:, t, None], torch.logsumexp(scores, dim=1), alpha)
+            out.append(alpha)
+        probs = torch.stack(out, 1).softmax(-1)
+        return probs * mask.unsqueeze(2).to(probs.dtype)
+
+    def marginals(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """P(tag at t = k | sentence) by forward-backward, (B, T, K); 0 past the mask."""
+        length = emissions.size(1)
+        alphas = [self.start + emissions[:, 0]]
+        for t in range(1, length):
+            scores = alphas[-1].unsqueeze(2) + self.transitions + emissions[:, t].unsqueeze(1)
+            alphas.append(torch.where(mask[:, t, None], torch.logsumexp(scores, 1), alphas[-1]))
+        # beta at a sequence's last position is the end score; padding carries it back.
+        beta = self.end.expand_as(alphas[0])
+        betas = [beta]
+        for t in range(length - 1, 0, -1):
+            scores = self.transitions + (emissions[:, t] + beta).unsqueeze(1)  # (B, from, to)
+            beta = torch.where(mask[:, t, None], torch.logsumexp(scores, 2), beta)
+            betas.append(beta)
+        betas.reverse()
+        alpha = torch.stack(alphas, 1)
+        log_z = torch.logsumexp(alphas[-1] + self.end, dim=1)
+        probs = (alpha + torch.stack(betas, 1) - log_z[:, None, None]).exp()
+        return probs * mask.unsqueeze(2).to(probs.dtype)

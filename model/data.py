@@ -1,0 +1,109 @@
+"""Reading CoNLL-style files and converting between tag schemes and entity spans."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConllFormatError(ValueError):
+    """A line of a CoNLL file that cannot be read; the message names file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """One labelled sentence: parallel lists of tokens and IOB2 tags."""
+
+    tokens: list[str]
+    tags: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """An entity over tokens ``start`` (inclusive) to ``end`` (exclusive)."""
+
+    label: str
+    start: int
+    end: int
+
+
+def _check_tag(tag: str) -> bool:
+    return tag == "O" or (len(tag) > 2 and tag[0] in "BI" and tag[1] == "-")
+
+
+def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
+    """Rewrite tags so that every entity starts with ``B-``.
+
+    In IOB1 an entity starts with ``I-`` unless it directly follows another entity of the
+    same type; IOB2 input passes through unchanged.
+    """
+    out: list[str] = []
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and (previous == "O" or previous[2:] != tag[2:]):
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        previous = tag
+    return out
+
+
+def read_conll(path: str | Path) -> list[Sentence]:
+    """Read a CoNLL-style file: one token per line, tag in the last column.
+
+    Columns may be separated by spaces or tabs. Blank lines end sentences, ``-DOCSTART-`` lines
+    and ``#`` comment lines are skipped, and IOB1 tags are normalised to IOB2.
+    """
+    return list(iter_conll(path))
+
+
+def iter_conll(path: str | Path) -> Iterator[Sentence]:
+    """Stream the sentences of a CoNLL-style file (see :func:`read_conll`)."""
+    path = Path(path)
+    tokens: list[str] = []
+    tags: list[str] = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            fields = line.split()
+            if not fields:
+                if tokens:
+                    yield Sentence(tokens, iob1_to_iob2(tags))
+                    tokens, tags = [], []
+                continue
+            if fields[0] == "-DOCSTART-":
+                continue
+            # Hashtags are tokens in tweets (WNUT-17): a '#' line is a comment only when it
+            # does not end in a tag.
+            if line.startswith("#") and (len(fields) < 2 or not _check_tag(fields[-1])):
+                continue
+            if len(fields) < 2:
+                raise ConllFormatError(f"{path}:{number}: expected 'TOKEN ... TAG', got {line!r}")
+            if not _check_tag(fields[-1]):
+                raise ConllFormatError(
+                    f"{path}:{number}: {fields[-1]!r} is not an IOB tag (O, B-X or I-X)"
+                )
+            tokens.append(fields[0])
+            tags.append(fields[-1])
+    if tokens:
+        yield Sentence(tokens, iob1_to_iob2(tags))
+
+
+def tags_to_spans(tags: Sequence[str]) -> list[Span]:
+    """Decode entity spans from IOB2 tags, as conlleval does.
+
+    A stray ``I-X`` (after ``O`` or after another type) opens a new entity, so a model's
+    imperfect tag sequence still yields every entity it marked.
+    """
+    spans: list[Span] = []
+    label: str | None = None
+    start = 0
+    for i, tag in enumerate(tags):
+        inside = tag.startswith("I-") and label == tag[2:]
+        if label is not None and not inside:
+            spans.append(Span(label, start, i))
+            label = None
+        if tag != "O" and not inside:
+            label, start = tag[2:], i
+    if label is not None:
+        spans.append(Span(label, start, len(tags)))
+    return spans

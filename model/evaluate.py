@@ -1,0 +1,102 @@
+"""Entity-level evaluation with conlleval rules (seqeval), plus token accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+import torch
+from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
+from model.artifact import LoadedModel
+from model.data import Sentence
+from model.features import predict
+
+
+@dataclass
+class TypeScore:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass
+class Scores:
+    """Micro-averaged entity scores (fractions in 0..1), per-type scores and token accuracy."""
+
+    precision: float
+    recall: float
+    f1: float
+    token_accuracy: float
+    sentences: int
+    tokens: int
+    per_type: dict[str, TypeScore]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        """A plain-text report like conlleval's."""
+        lines = [
+            f"sentences {self.sentences}  tokens {self.tokens}  "
+            f"token accuracy {self.token_accuracy:.4f}",
+            f"{'type':<8} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}",
+        ]
+        for label, s in sorted(self.per_type.items()):
+            lines.append(
+                f"{label:<8} {s.precision:9.4f} {s.recall:9.4f} {s.f1:9.4f} {s.support:8d}"
+            )
+        support = sum(s.support for s in self.per_type.values())
+        lines.append(
+            f"{'overall':<8} {self.precision:9.4f} {self.recall:9.4f} {self.f1:9.4f} {support:8d}"
+        )
+        return "\n".join(lines)
+
+
+def score(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> Scores:
+    """Compare predicted tag sequences with gold ones."""
+    if [len(g) for g in gold] != [len(p) for p in predicted]:
+        raise ValueError("gold and predicted tag sequences differ in shape")
+    y_true, y_pred = [list(g) for g in gold], [list(p) for p in predicted]
+    report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)
+    per_type = {
+        label: TypeScore(
+            float(r["precision"]), float(r["recall"]), float(r["f1-score"]), int(r["support"])
+        )
+        for label, r in report.items()
+        if not label.endswith(" avg")
+    }
+    tokens = sum(len(g) for g in gold)
+    pairs = zip(gold, predicted, strict=True)
+    correct = sum(a == b for g, p in pairs for a, b in zip(g, p, strict=True))
+    return Scores(
+        precision=float(precision_score(y_true, y_pred, zero_division=0)),
+        recall=float(recall_score(y_true, y_pred, zero_division=0)),
+        f1=float(f1_score(y_true, y_pred, zero_division=0)),
+        token_accuracy=correct / tokens if tokens else 0.0,
+        sentences=len(gold),
+        tokens=tokens,
+        per_type=per_type,
+    )
+
+
+def evaluate(
+    loaded: LoadedModel,
+    sentences: Sequence[Sentence],
+    device: torch.device | str = "cpu",
+    predictions: TextIO | None = None,
+) -> Scores:
+    """Tag the sentences with the model and score against their gold tags.
+
+    With ``predictions``, write conlleval-style ``TOKEN GOLD PRED`` lines, a blank line
+    between sentences.
+    """
+    tags, _ = predict(loaded.network, loaded.vocab, [s.tokens for s in sentences], device=device)
+    if predictions is not None:
+        for sentence, predicted in zip(sentences, tags, strict=True):
+            for token, g, p in zip(sentence.tokens, sentence.tags, predicted, strict=True):
+                predictions.write(f"{token} {g} {p}\n")
+            predictions.write("\n")
+    return score([s.tags for s in sentences], tags)

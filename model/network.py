@@ -1,0 +1,164 @@
+"""The tagger network: word, character and casing features, a GRU encoder, a CRF or softmax."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from model.crf import CRF
+from model.vocab import CASINGS
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """Shapes and switches of :class:`TaggerNetwork`; stored as the artifact's ``config.json``."""
+
+    num_words: int
+    num_chars: int
+    num_tags: int
+    word_dim: int = 50
+    char_dim: int = 30
+    char_filters: int = 50
+    char_kernel: int = 3
+    max_word_chars: int = 32
+    casing_dim: int = 10
+    hidden: int = 200  # per direction
+    layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.5
+    crf: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaggerConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class Batch:
+    """Padded model inputs for B sentences of up to T tokens, words of up to L characters."""
+
+    words: torch.Tensor  # (B, T) long
+    chars: torch.Tensor  # (B, T, L) long
+    casing: torch.Tensor  # (B, T) long
+    lengths: torch.Tensor  # (B,) long, on the CPU as pack_padded_sequence wants
+    tags: torch.Tensor | None = None  # (B, T) long
+
+    @property
+    def mask(self) -> torch.Tensor:
+        positions = torch.arange(self.words.size(1), device=self.words.device)
+        return positions[None, :] < self.lengths.to(self.words.device)[:, None]
+
+    def to(self, device: torch.device | str) -> Batch:
+        tags = None if self.tags is None else self.tags.to(device)
+        return Batch(
+            self.words.to(device),
+            self.chars.to(device),
+            self.casing.to(device),
+            self.lengths,
+            tags,
+        )
+
+
+class CharCNN(nn.Module):
+    """Max-pooled convolution over each word's characters (Ma & Hovy 2016)."""
+
+    def __init__(self, config: TaggerConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(config.num_chars, config.char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(
+            config.char_dim,
+            config.char_filters,
+            config.char_kernel,
+            padding=config.char_kernel // 2,
+        )
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        b, t, length = chars.shape
+        flat = chars.reshape(b * t, length)
+        x = self.embed(flat).transpose(1, 2)  # (B*T, C, L)
+        x = self.conv(x)  # (B*T, F, L)
+        # Padding characters must not win the max, or a word's features would depend on the
+        # longest word in its batch.
+        x = x.masked_fill((flat == 0).unsqueeze(1), float("-inf"))
+        x = x.max(dim=2).values
+        x = torch.where(torch.isinf(x), torch.zeros_like(x), x)  # padding words
+        return x.reshape(b, t, -1)  # (B, T, F)
+
+
+class TaggerNetwork(nn.Module):
+    """Token features -> (Bi)GRU over packed sequences -> tag scores, decoded by CRF or argmax."""
+
+    def __init__(self, config: TaggerConfig) -> None:
+        super().__init__()
+        self.config = config
+        # Sparse gradients: a batch touches a few hundred of ~100k rows, and a dense update of
+        # the whole table would cost as much as the rest of the step.
+        self.words = nn.Embedding(config.num_words, config.word_dim, padding_idx=0, sparse=True)
+        self.chars = CharCNN(config)
+        self.casing = nn.Embedding(len(CASINGS), config.casing_dim, padding_idx=0)
+        features = config.word_dim + config.char_filters + config.casing_dim
+        self.dropout = nn.Dropout(config.dropout)
+        self.gru = nn.GRU(
+            features,
+            config.hidden,
+            num_layers=config.layers,
+            batch_first=True,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.layers > 1 else 0.0,
+        )
+        directions = 2 if config.bidirectional else 1
+        self.project = nn.Linear(directions * config.hidden, config.num_tags)
+        self.crf = CRF(config.num_tags) if config.crf else None
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Emission scores (B, T, K)."""
+        x = torch.cat(
+            [self.words(batch.words), self.chars(batch.chars), self.casing(batch.casing)], dim=-1
+        )  # (B, T, E)
+        x = self.dropout(x)
+        packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.gru(packed)
+        h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))  # (B, T, H)
+        emissions: torch.Tensor = self.project(self.dropout(h))  # (B, T, K)
+        return emissions
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Training loss: CRF negative log-likelihood, or token cross-entropy without a CRF."""
+        if batch.tags is None:
+            raise ValueError("loss needs a batch with tags")
+        emissions = self(batch)
+        mask = batch.mask
+        if self.crf is not None:
+            return self.crf.nll(emissions, batch.tags, mask)
+        return nn.functional.cross_entropy(emissions[mask], batch.tags[mask])
+
+    def decode(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best tags (B, T) and each chosen tag's probability (B, T); 0 past each length.
+
+        A bidirectional CRF model decodes by Viterbi with forward-backward marginals. A
+        forward-only one decodes each token from the forward algorithm up to it, so that no
+        later word can change its label: that is what makes it the honest left-to-right twin.
+        """
+        emissions = self(batch)
+        mask = batch.mask
+        if self.crf is not None and self.config.bidirectional:
+            tags = self.crf.viterbi(emissions, mask)
+            probs = self.crf.marginals(emissions, mask)
+        elif self.crf is not None:
+            probs = self.crf.filtered(emissions, mask)
+            tags = probs.argmax(-1)
+        else:
+            probs = emissions.softmax(-1) * mask.unsqueeze(2)
+            tags = probs.argmax(-1)
+        return tags, probs.gather(2, tags.unsqueeze(2)).squeeze(2)

@@ -1,0 +1,300 @@
+"""Training: vocabulary and embedding set-up, the epoch loop, model selection and resumption.
+
+The best model on the dev set (entity F1) is written to ``out`` as an artifact after every
+improving epoch; ``out/checkpoint/`` holds the latest state (weights, optimiser, RNG, history)
+so that a stopped run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from model import artifact
+from model.data import Sentence, read_conll
+from model.embeddings import Vectors, load_vectors
+from model.evaluate import Scores, score
+from model.features import Encoded, collate, encode_sentence, predict
+from model.network import TaggerConfig, TaggerNetwork
+from model.vocab import Vocab, digit_key, word_key
+
+CHECKPOINT = "checkpoint"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run; stored with checkpoints and in the artifact."""
+
+    train: str
+    dev: str
+    out: str
+    embeddings: str | None = "glove-6b-50d"
+    #: Keep the most frequent pretrained words beside the training words, so the shipped
+    #: model knows words it never saw in training.
+    embeddings_limit: int = 100_000
+    seed: int = 1
+    epochs: int = 30
+    patience: int = 8
+    batch_size: int = 32
+    lr: float = 0.001
+    lr_decay: float = 0.05
+    clip: float = 5.0
+    #: Probability of replacing a training-set singleton with no pretrained vector by <unk>,
+    #: so the <unk> row learns something (Lample et al. 2016).
+    unk_replace: float = 0.5
+    hidden: int = 200
+    layers: int = 1
+    bidirectional: bool = True
+    crf: bool = True
+    char_filters: int = 50
+    casing_dim: int = 10
+    dropout: float = 0.5
+    device: str = "auto"
+    threads: int | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available")
+    return device
+
+
+def build_vocab(
+    train: Sequence[Sentence], vectors: Vectors | None, extra: Sequence[Sentence] = ()
+) -> Vocab:
+    """Training words, plus pretrained words that are frequent or occur in ``extra`` data."""
+    extra_words: list[str] = []
+    if vectors is not None:
+        known = vectors.index()
+        extra_words = list(known)
+        seen = {word_key(t) for s in extra for t in s.tokens}
+        extra_words += [w for w in seen if w in known]
+    return Vocab.build(((s.tokens, s.tags) for s in train), extra_words)
+
+
+def init_embeddings(network: TaggerNetwork, vocab: Vocab, vectors: Vectors, seed: int) -> float:
+    """Copy pretrained vectors into the word embedding; return the share of words covered."""
+    if vectors.dim != network.config.word_dim:
+        raise ValueError(
+            f"vectors have {vectors.dim} dims, model expects {network.config.word_dim}"
+        )
+    known = vectors.index()
+    generator = torch.Generator().manual_seed(seed)
+    bound = math.sqrt(3.0 / vectors.dim)
+    weight = torch.empty(len(vocab.words), vectors.dim).uniform_(-bound, bound, generator=generator)
+    weight[0] = 0.0
+    found = 0
+    for i, word in enumerate(vocab.words[2:], start=2):
+        row = known.get(word)
+        if row is None:
+            row = known.get(digit_key(word))
+        if row is not None:
+            weight[i] = torch.from_numpy(np.asarray(vectors.matrix[row]))
+            found += 1
+    with torch.no_grad():
+        network.words.weight.copy_(weight)
+    return found / max(1, len(vocab.words) - 2)
+
+
+def batches(
+    data: Sequence[Encoded], batch_size: int, generator: torch.Generator
+) -> Iterator[list[int]]:
+    """Shuffled batches of similar-length sentences (sorted within pools of 50 batches)."""
+    order = torch.randperm(len(data), generator=generator).tolist()
+    pool = batch_size * 50
+    chunks: list[list[int]] = []
+    for first in range(0, len(order), pool):
+        part = sorted(order[first : first + pool], key=lambda i: len(data[i].words))
+        chunks += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
+    for k in torch.randperm(len(chunks), generator=generator).tolist():
+        yield chunks[k]
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best_f1: float = -1.0
+    best_epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _save_checkpoint(
+    path: Path,
+    network: TaggerNetwork,
+    optimizers: Sequence[torch.optim.Optimizer],
+    state: _State,
+    config: TrainConfig,
+) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    groups, scalars = [], []
+    for n, optimizer in enumerate(optimizers):
+        optim = optimizer.state_dict()
+        groups.append(optim["param_groups"])
+        numbers: dict[str, dict[str, Any]] = {}
+        for index, values in optim["state"].items():
+            for name, value in values.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optim{n}.{index}.{name}"] = value.detach().cpu().contiguous()
+                else:
+                    numbers.setdefault(str(index), {})[name] = value
+        scalars.append(numbers)
+    tensors["rng.torch"] = torch.get_rng_state()
+    save_file(tensors, str(path / "state.safetensors.tmp"))
+    meta = {
+        "config": asdict(config),
+        "state": asdict(state),
+        "param_groups": groups,
+        "optim_scalars": scalars,
+    }
+    (path / "state.json.tmp").write_text(json.dumps(meta), encoding="utf-8")
+    (path / "state.safetensors.tmp").replace(path / "state.safetensors")
+    (path / "state.json.tmp").replace(path / "state.json")
+
+
+def _load_checkpoint(
+    path: Path,
+    network: TaggerNetwork,
+    optimizers: Sequence[torch.optim.Optimizer],
+    config: TrainConfig,
+) -> _State:
+    meta = json.loads((path / "state.json").read_text(encoding="utf-8"))
+    saved = dict(meta["config"])
+    current = asdict(config)
+    # Only how long to train may change between a run and its resumption.
+    for key in ("epochs", "patience", "device", "threads"):
+        saved.pop(key, None)
+        current.pop(key, None)
+    if saved != current:
+        changed = sorted(k for k in current if saved.get(k) != current[k])
+        raise ValueError(f"{path}: checkpoint was made with other settings: {changed}")
+    tensors = load_file(str(path / "state.safetensors"))
+    network.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    for n, optimizer in enumerate(optimizers):
+        optim_state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if key.startswith(f"optim{n}."):
+                _, index, name = key.split(".", 2)
+                optim_state.setdefault(int(index), {})[name] = value
+        for index, values in meta["optim_scalars"][n].items():
+            optim_state.setdefault(int(index), {}).update(values)
+        optimizer.load_state_dict({"state": optim_state, "param_groups": meta["param_groups"][n]})
+    torch.set_rng_state(tensors["rng.torch"])
+    return _State(**meta["state"])
+
+
+def make_optimizers(network: TaggerNetwork, config: TrainConfig) -> list[torch.optim.Optimizer]:
+    """Adam for the dense parameters, lazy (sparse) Adam for the word embedding."""
+    dense = [p for name, p in network.named_parameters() if name != "words.weight"]
+    return [
+        torch.optim.Adam(dense, lr=config.lr),
+        torch.optim.SparseAdam([network.words.weight], lr=config.lr),
+    ]
+
+
+def train(config: TrainConfig, log: Any = print) -> Scores | None:
+    """Train, writing the best-on-dev artifact to ``config.out``; returns its dev scores."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    out = Path(config.out)
+    train_data, dev_data = read_conll(config.train), read_conll(config.dev)
+    vectors = None
+    if config.embeddings:
+        vectors = load_vectors(config.embeddings, config.embeddings_limit)
+    vocab = build_vocab(train_data, vectors, dev_data)
+    model_config = TaggerConfig(
+        num_words=len(vocab.words),
+        num_chars=len(vocab.chars),
+        num_tags=len(vocab.tags),
+        word_dim=vectors.dim if vectors is not None else 50,
+        char_filters=config.char_filters,
+        casing_dim=config.casing_dim,
+        hidden=config.hidden,
+        layers=config.layers,
+        bidirectional=config.bidirectional,
+        dropout=config.dropout,
+        crf=config.crf,
+    )
+    network = TaggerNetwork(model_config)
+    if vectors is not None:
+        coverage = init_embeddings(network, vocab, vectors, config.seed)
+        log(f"vocab {len(vocab.words)} words, {coverage:.1%} with pretrained vectors")
+    network.to(device)
+    optimizers = make_optimizers(network, config)
+    dense = list(optimizers[0].param_groups[0]["params"])
+    state = _State()
+    checkpoint = out / CHECKPOINT
+    if (checkpoint / "state.json").exists():
+        state = _load_checkpoint(checkpoint, network, optimizers, config)
+        log(f"resumed after epoch {state.epoch} (best dev F1 {state.best_f1:.4f})")
+
+    encoded = [encode_sentence(s.tokens, vocab, model_config.max_word_chars) for s in train_data]
+    gold = [[vocab.tag_index[t] for t in s.tags] for s in train_data]
+    counts = Counter(word_key(t) for s in train_data for t in s.tokens)
+    pretrained = vectors.index() if vectors is not None else {}
+    replaceable = {vocab.word_index[w] for w, n in counts.items() if n == 1 and w not in pretrained}
+    replaceable_ids = torch.tensor(sorted(replaceable), dtype=torch.long)
+
+    while state.epoch < config.epochs and state.epoch - state.best_epoch < config.patience:
+        epoch = state.epoch + 1
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr / (1 + config.lr_decay * (epoch - 1))
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        network.train()
+        started, total = time.perf_counter(), 0.0
+        steps = list(batches(encoded, config.batch_size, generator))
+        for step in tqdm(steps, desc=f"epoch {epoch}", leave=False, disable=None):
+            batch = collate([encoded[i] for i in step], [gold[i] for i in step])
+            if config.unk_replace > 0 and len(replaceable_ids):
+                drop = torch.isin(batch.words, replaceable_ids)
+                drop &= torch.rand(batch.words.shape) < config.unk_replace
+                batch.words[drop] = 1
+            loss = network.loss(batch.to(device))
+            for optimizer in optimizers:
+                optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            if config.clip > 0:
+                torch.nn.utils.clip_grad_norm_(dense, config.clip)
+            for optimizer in optimizers:
+                optimizer.step()
+            total += loss.item()
+        tags, _ = predict(network, vocab, [s.tokens for s in dev_data], device=device)
+        dev = score([s.tags for s in dev_data], tags)
+        seconds = time.perf_counter() - started
+        improved = dev.f1 > state.best_f1
+        state.history.append(
+            {"epoch": epoch, "loss": total / len(steps), "dev_f1": dev.f1, "seconds": seconds}
+        )
+        state.epoch = epoch
+        log(
+            f"epoch {epoch:3d}  loss {total / len(steps):.4f}  dev P {dev.precision:.4f} "
+            f"R {dev.recall:.4f} F1 {dev.f1:.4f}  {seconds:.0f}s" + ("  *" if improved else "")
+        )
+        if improved:
+            state.best_f1, state.best_epoch = dev.f1, epoch
+            metadata = {"training": asdict(config), "best_epoch": epoch, "dev": dev.to_json()}
+            artifact.save(out, network, vocab, metadata)
+        _save_checkpoint(checkpoint, network, optimizers, state, config)
+    if state.best_epoch == 0:
+        return None
+    best = artifact.load(out, device)
+    tags, _ = predict(best.network, best.vocab, [s.tokens for s in dev_data], device=device)
+    return score([s.tags for s in dev_data], tags)

@@ -1,0 +1,123 @@
+"""Fixtures shared by model and service tests: a synthetic CoNLL corpus and a tiny model."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+FIRST = ["John", "Mary", "Ahmed", "Olga", "Pierre", "Chen", "Lucia", "Kofi"]
+LAST = ["Smith", "Ivanova", "Dubois", "Okafor", "Rossi", "Tanaka", "Berg", "Moreau"]
+PLACES = ["Paris", "Lagos", "Berlin", "Lima", "Oslo", "Cairo", "Quito", "Perth"]
+ORGS = ["Acme Corp", "Globex Inc", "Initech", "Umbrella Group", "Vandelay Industries"]
+TEMPLATES = [
+    "{per} visited {loc} on Monday .",
+    "{org} hired {per} in {loc} .",
+    "Shares of {org} rose 5,000 points , said {per} .",
+    "In {loc} , {per} met officials from {org} .",
+    "{per} said {org} would open an office in {loc} .",
+    "The weather in {loc} was cold .",
+]
+
+
+def _tagged(words: str, label: str) -> list[tuple[str, str]]:
+    parts = words.split()
+    return [(w, ("B-" if i == 0 else "I-") + label) for i, w in enumerate(parts)]
+
+
+def make_sentences(count: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Sentences built from templates, each token with its IOB2 tag."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        template = rng.choice(TEMPLATES)
+        fills = {
+            "per": _tagged(f"{rng.choice(FIRST)} {rng.choice(LAST)}", "PER"),
+            "loc": _tagged(rng.choice(PLACES), "LOC"),
+            "org": _tagged(rng.choice(ORGS), "ORG"),
+        }
+        sentence: list[tuple[str, str]] = []
+        for piece in template.split():
+            if piece.startswith("{"):
+                sentence += fills[piece.strip("{}")]
+            else:
+                sentence.append((piece, "O"))
+        out.append(sentence)
+    return out
+
+
+def write_conll(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
+    """Write sentences in CoNLL-2003 layout (token, two dummy columns, tag)."""
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for sentence in sentences:
+        lines += [f"{token} NN O {tag}" for token, tag in sentence]
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def write_glove(path: Path, words: list[str], dim: int, seed: int = 0) -> Path:
+    """A small GloVe-format text file with random vectors."""
+    rng = random.Random(seed)
+    rows = [" ".join([w] + [f"{rng.uniform(-1, 1):.4f}" for _ in range(dim)]) for w in words]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Train and dev files of the synthetic corpus, and a GloVe file covering most words."""
+    root = tmp_path_factory.mktemp("corpus")
+    train = make_sentences(120, seed=1)
+    dev = make_sentences(30, seed=2)
+    words = sorted({t.lower() for s in train + dev for t, _ in s})
+    return {
+        "train": write_conll(root / "train.txt", train),
+        "dev": write_conll(root / "dev.txt", dev),
+        "glove": write_glove(root / "glove.txt", words[: len(words) * 3 // 4], dim=16),
+    }
+
+
+def tiny_config(corpus: dict[str, Path], out: Path, **overrides: object) -> object:
+    """A TrainConfig small enough to train in seconds on the synthetic corpus."""
+    from model.train import TrainConfig
+
+    values: dict[str, object] = {
+        "train": str(corpus["train"]),
+        "dev": str(corpus["dev"]),
+        "out": str(out),
+        "embeddings": str(corpus["glove"]),
+        "epochs": 12,
+        "patience": 12,
+        "batch_size": 8,
+        "lr": 0.01,
+        "hidden": 24,
+        "char_filters": 12,
+        "casing_dim": 4,
+        "dropout": 0.1,
+        "threads": 1,
+        "device": "cpu",
+    }
+    values.update(overrides)
+    return TrainConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BiGRU-CRF artifact trained on the synthetic corpus."""
+    from model.train import train
+
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    train(tiny_config(corpus, out), log=lambda _: None)  # type: ignore[arg-type]
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_forward_model(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The forward-only twin of :func:`tiny_model`."""
+    from model.train import train
+
+    out = tmp_path_factory.mktemp("tiny-forward") / "model"
+    train(tiny_config(corpus, out, bidirectional=False), log=lambda _: None)  # type: ignore[arg-type]
+    return out

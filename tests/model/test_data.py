@@ -1,0 +1,73 @@
+from pathlib import Path
+
+import pytest
+
+from model.data import ConllFormatError, Span, iob1_to_iob2, read_conll, tags_to_spans
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "data.conll"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_space_separated_conll_and_skips_docstart(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
+        "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n",
+    )
+    sentences = read_conll(path)
+    assert [s.tokens for s in sentences] == [["EU", "rejects"], ["Peter", "Blackburn"]]
+    assert [s.tags for s in sentences] == [["B-ORG", "O"], ["B-PER", "I-PER"]]
+
+
+def test_reads_tab_separated_file_with_comments_and_hashtags(tmp_path: Path) -> None:
+    path = write(tmp_path, "# sent_id = 1\n#NFL\tO\nfans\tO\n\n\n# text = x\nLA\tB-location\n")
+    sentences = read_conll(path)
+    assert [s.tokens for s in sentences] == [["#NFL", "fans"], ["LA"]]
+    assert sentences[1].tags == ["B-location"]
+
+
+def test_iob1_is_normalised_to_iob2(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "Peter I-PER\nBlackburn I-PER\nParis I-LOC\nLondon B-LOC\nx O\ny I-MISC\n"
+    )
+    (sentence,) = read_conll(path)
+    assert sentence.tags == ["B-PER", "I-PER", "B-LOC", "B-LOC", "O", "B-MISC"]
+
+
+def test_iob2_passes_through_unchanged() -> None:
+    tags = ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "I-LOC"]
+    assert iob1_to_iob2(tags) == tags
+
+
+@pytest.mark.parametrize(
+    ("line", "message"), [("lonely\n", "expected 'TOKEN"), ("word NN B-NP PERSON\n", "not an IOB")]
+)
+def test_malformed_line_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    path = write(tmp_path, "ok NN O\n" + line)
+    with pytest.raises(ConllFormatError) as error:
+        read_conll(path)
+    assert f"{path}:2" in str(error.value)
+    assert message in str(error.value)
+
+
+def test_spans_of_entity_at_sentence_end() -> None:
+    assert tags_to_spans(["O", "B-LOC", "I-LOC"]) == [Span("LOC", 1, 3)]
+
+
+def test_adjacent_b_tags_are_separate_entities() -> None:
+    assert tags_to_spans(["B-PER", "B-PER", "I-PER"]) == [Span("PER", 0, 1), Span("PER", 1, 3)]
+
+
+def test_stray_i_tag_opens_an_entity_like_conlleval() -> None:
+    assert tags_to_spans(["O", "I-ORG", "I-ORG", "I-LOC", "O"]) == [
+        Span("ORG", 1, 3),
+        Span("LOC", 3, 4),
+    ]
+
+
+def test_no_entities() -> None:
+    assert tags_to_spans(["O", "O"]) == []
+    assert tags_to_spans([]) == []

@@ -1,0 +1,55 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from model.cli import main
+from model.evaluate import score
+
+
+def test_scores_follow_conlleval_entity_rules() -> None:
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    # PER exact, LOC missed, ORG predicted with the wrong type, one spurious PER.
+    pred = [["B-PER", "I-PER", "O", "O"], ["B-LOC", "B-PER"]]
+    scores = score(gold, pred)
+    assert scores.precision == pytest.approx(1 / 3)
+    assert scores.recall == pytest.approx(1 / 3)
+    assert scores.f1 == pytest.approx(1 / 3)
+    assert scores.token_accuracy == pytest.approx(3 / 6)
+    assert scores.per_type["PER"].precision == pytest.approx(0.5)
+    assert scores.per_type["PER"].recall == 1.0
+    assert scores.per_type["LOC"].support == 1
+    assert scores.per_type["ORG"].recall == 0.0
+
+
+def test_partial_span_is_not_a_match() -> None:
+    scores = score([["B-PER", "I-PER"]], [["B-PER", "O"]])
+    assert scores.f1 == 0.0
+
+
+def test_shape_mismatch_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        score([["O", "O"]], [["O"]])
+
+
+def test_evaluate_command_prints_json_and_predictions(
+    corpus: dict[str, Path], tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    predictions = tmp_path / "pred.txt"
+    args = ["--model", str(tiny_model), "--data", str(corpus["dev"])]
+    assert main(["evaluate", *args, "--json", "--predictions", str(predictions)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0.9 < result["f1"] <= 1.0
+    assert {"precision", "recall", "f1", "per_type", "token_accuracy"} <= set(result)
+    assert set(result["per_type"]) == {"PER", "LOC", "ORG"}
+    blocks = predictions.read_text().strip("\n").split("\n\n")
+    assert len(blocks) == result["sentences"]
+    gold_lines = [
+        ln for ln in corpus["dev"].read_text().splitlines() if ln and "DOCSTART" not in ln
+    ]
+    pred_lines = [ln for ln in predictions.read_text().splitlines() if ln]
+    assert len(pred_lines) == len(gold_lines)
+    for gold, line in zip(gold_lines, pred_lines, strict=True):
+        token, gold_tag, predicted = line.split(" ")
+        assert (token, gold_tag) == (gold.split()[0], gold.split()[-1])
+        assert predicted == "O" or predicted[:2] in ("B-", "I-")
