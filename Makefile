@@ -19,7 +19,7 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev,train]'
 
 serve: install
-	$(BIN)/bigru-ner tag "Jordan signed a trade agreement with Egypt ."
+	$(BIN)/bigru-ner serve --host $${NER_HOST:-127.0.0.1} --port $${NER_PORT:-8000}
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ CONFIG = "config.json"
 VOCAB = "vocab.json"
 WEIGHTS = "weights.safetensors"
 FORMAT_VERSION = 1
+HALF = "words.weight"
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 #: The bundled bidirectional model and its forward-only twin.
@@ -59,6 +60,9 @@ def save(
     _write_json(directory / CONFIG, config)
     _write_json(directory / VOCAB, vocab.to_json())
     state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
+    # The word table is most of the artifact; half precision halves it, and loading casts it
+    # back to float32 (the shipped model is evaluated as loaded from here).
+    state[HALF] = state[HALF].half()
     tmp = directory / (WEIGHTS + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
     tmp.replace(directory / WEIGHTS)

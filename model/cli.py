@@ -19,23 +19,17 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--train", required=True, help="training file (CoNLL format)")
     parser.add_argument("--dev", required=True, help="dev file for model selection")
     parser.add_argument("--out", required=True, help="output model directory")
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    for name, default in defaults.items():
+    for option in fields(TrainConfig):
+        name, default = option.name, option.default
         if name in {"train", "dev", "out"}:
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif name == "threads":
-            parser.add_argument(flag, type=int, default=None)
-        elif name == "embeddings":
-            parser.add_argument(
-                flag,
-                default=default,
-                help="GloVe text file, 'glove-6b-50d' for the packaged vectors, or 'none'",
-            )
         else:
-            parser.add_argument(flag, type=type(default), default=default)
+            # Field types are strings under postponed annotations: "int | None" -> int.
+            kind = {"int": int, "float": float}.get(str(option.type).split(" ")[0], str)
+            parser.add_argument(flag, type=kind, default=default)
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -126,6 +120,26 @@ def _run_tag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="run the HTTP tagging service",
+        description="Run the HTTP tagging service. Every setting is also read from an NER_* "
+        "environment variable (see README); flags given here win.",
+    )
+    parser.add_argument("--host", help="address to listen on (NER_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port, 0 for any free one (NER_PORT, 8000)")
+    parser.add_argument("--model", help="model directory (NER_MODEL, default the bundled BiGRU)")
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (NER_DEVICE, default auto)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from service.server import main as serve
+
+    flags = {name: getattr(args, name) for name in ("host", "port", "model", "device")}
+    return serve({name: value for name, value in flags.items() if value is not None})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bigru-ner`` console script."""
     parser = argparse.ArgumentParser(prog="bigru-ner", description=__doc__)
@@ -144,8 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     tag.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
     tag.add_argument("--batch-size", type=int, default=256, help="texts tagged together")
     tag.add_argument("--device", default="auto")
+    _add_serve(commands)
     args = parser.parse_args(argv)
-    handlers = {"train": _run_train, "evaluate": _run_evaluate, "tag": _run_tag}
+    handlers = {
+        "train": _run_train,
+        "evaluate": _run_evaluate,
+        "tag": _run_tag,
+        "serve": _run_serve,
+    }
     return handlers[args.command](args)
 
 

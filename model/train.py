@@ -42,12 +42,14 @@ class TrainConfig:
     embeddings: str | None = "glove-6b-50d"
     #: Keep the most frequent pretrained words beside the training words, so the shipped
     #: model knows words it never saw in training.
-    embeddings_limit: int = 100_000
+    embeddings_limit: int = 200_000
     seed: int = 1
     epochs: int = 30
     patience: int = 8
     batch_size: int = 32
+    optimizer: str = "adam"
     lr: float = 0.001
+    momentum: float = 0.9
     lr_decay: float = 0.05
     clip: float = 5.0
     #: Probability of replacing a training-set singleton with no pretrained vector by <unk>,
@@ -199,12 +201,26 @@ def _load_checkpoint(
 
 
 def make_optimizers(network: TaggerNetwork, config: TrainConfig) -> list[torch.optim.Optimizer]:
-    """Adam for the dense parameters, lazy (sparse) Adam for the word embedding."""
-    dense = [p for name, p in network.named_parameters() if name != "words.weight"]
-    return [
-        torch.optim.Adam(dense, lr=config.lr),
-        torch.optim.SparseAdam([network.words.weight], lr=config.lr),
+    """One optimiser for the dense parameters and a lazy (sparse) one for the word embedding.
+
+    ``adam``: Adam and SparseAdam. ``sgd``: SGD with momentum as Ma & Hovy (2016), and plain
+    SGD for the embedding rows, since momentum would turn their sparse updates dense.
+    """
+    dense = [
+        p for name, p in network.named_parameters() if p.requires_grad and name != "words.weight"
     ]
+    words = [network.words.weight] if network.words.weight.requires_grad else []
+    if config.optimizer == "adam":
+        optimizers: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=config.lr)]
+        if words:
+            optimizers.append(torch.optim.SparseAdam(words, lr=config.lr))
+        return optimizers
+    if config.optimizer == "sgd":
+        optimizers = [torch.optim.SGD(dense, lr=config.lr, momentum=config.momentum)]
+        if words:
+            optimizers.append(torch.optim.SGD(words, lr=config.lr))
+        return optimizers
+    raise ValueError(f"unknown optimizer {config.optimizer!r} (adam or sgd)")
 
 
 def train(config: TrainConfig, log: Any = print) -> Scores | None:
@@ -233,6 +249,7 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         crf=config.crf,
     )
     network = TaggerNetwork(model_config)
+
     if vectors is not None:
         coverage = init_embeddings(network, vocab, vectors, config.seed)
         log(f"vocab {len(vocab.words)} words, {coverage:.1%} with pretrained vectors")

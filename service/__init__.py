@@ -1,0 +1,1 @@
+"""The HTTP tagging service: app factory, routes, batcher, metrics and settings."""

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Train the bundled models on CoNLL-2003: the BiGRU and its forward-only twin, several seeds
+# each, two runs at a time (one thread each). Resumable: rerun after a stop and every run
+# continues from its checkpoint. Logs and models go to runs/.
+#   DATA=../shared/data/conll2003 SEEDS="1 2 3" bash scripts/train_conll03.sh [extra train flags]
+set -euo pipefail
+DATA=${DATA:-../shared/data/conll2003}
+SEEDS=${SEEDS:-1 2 3}
+mkdir -p runs
+jobs=()
+for seed in $SEEDS; do
+  for kind in bigru gru; do
+    flags=(--bidirectional)
+    [ "$kind" = gru ] && flags=(--no-bidirectional)
+    jobs+=("$kind-s$seed ${flags[*]} --seed $seed")
+  done
+done
+printf '%s\n' "${jobs[@]}" | xargs -P 2 -L 1 bash -c '
+  name=$0; shift
+  bigru-ner train --train "'"$DATA"'/train.txt" --dev "'"$DATA"'/valid.txt" \
+    --out "runs/$name" --threads 1 "$@" '"$*"' > "runs/$name.log" 2>&1
+  echo "$name: $(tail -1 runs/$name.log)"'

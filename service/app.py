@@ -1,0 +1,90 @@
+"""The app factory: ``create_app(settings, tagger)`` builds the FastAPI app.
+
+Nothing heavy happens here or at import: the model is loaded (unless one is passed) and the
+batcher started in the app's lifespan, and the batcher drained and stopped at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from service.batching import Batcher
+from service.errors import install_error_handlers
+from service.metrics import Metrics
+from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from service.pipeline import TaggerLike, describe
+from service.routes import health, metrics, models, tag
+from service.settings import Settings, load_settings
+from service.state import Service
+
+log = logging.getLogger(__name__)
+
+
+def load_tagger(settings: Settings) -> TaggerLike:
+    """Load ``settings.model`` on ``settings.device``; raises ``ArtifactError`` if it is bad."""
+    from model.tagger import Tagger
+    from model.train import resolve_device
+
+    return Tagger.load(settings.model, resolve_device(settings.device))
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """What to call before reading a clock so that the device's queued work is counted."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def create_app(settings: Settings | None = None, tagger: TaggerLike | None = None) -> FastAPI:
+    """The service's app; ``tagger`` replaces loading ``settings.model`` (tests pass one)."""
+    settings = settings or load_settings()
+    service = Service(settings, Metrics(), tagger)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service.tagger is None:
+            service.tagger = await asyncio.to_thread(load_tagger, settings)
+        served = service.tagger
+        info = describe(served)
+        batcher = Batcher(
+            served.tag_sentences,
+            max_batch_size=settings.max_batch_size,
+            max_batch_tokens=settings.max_batch_tokens,
+            max_wait=settings.max_wait_s,
+            max_queue=settings.max_queue,
+            synchronize=synchronizer(served.device),
+            on_batch=service.metrics.observe_batch,
+        )
+        service.metrics.serving(info.name, info.device, info.bidirectional, lambda: batcher.depth)
+        await batcher.start()
+        service.batcher, service.info = batcher, info
+        log.info("serving %s on %s", info.name, info.device)
+        try:
+            yield
+        finally:
+            await batcher.stop()  # readiness turns 503 at once; accepted sentences finish first
+
+    app = FastAPI(
+        title="bigru-ner",
+        summary="Named-entity tagging with a BiGRU-CRF, batched across requests.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    routers = [module.router for module in (tag, models, health, metrics)]
+    for router in routers:
+        app.include_router(router)
+    install_error_handlers(app, service.metrics)
+    endpoints = [
+        route.path for router in routers for route in router.routes if isinstance(route, APIRoute)
+    ]
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=service.metrics, endpoints=endpoints)
+    return app

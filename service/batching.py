@@ -1,0 +1,270 @@
+"""Dynamic batching: sentences from concurrent requests share one model call.
+
+Callers :meth:`Batcher.submit` token lists and await their tags. One background task takes
+sentences off a bounded queue until the batch holds ``max_batch_size`` of them, or the next
+one would take it over its padded token budget, or ``max_wait`` has passed since its first
+sentence; then it runs the model in a worker thread under ``torch.inference_mode()`` and hands
+each caller its own result, or the batch's exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+log = logging.getLogger(__name__)
+
+#: Tags and their probabilities for each sentence of a batch, in batch order.
+Predict = Callable[[list[list[str]]], tuple[list[list[str]], list[list[float]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The tags of one sentence and the probability of each."""
+
+    tags: list[str]
+    scores: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    """What happened to one batch, for metrics and tests."""
+
+    size: int
+    tokens: int
+    compute_seconds: float
+    queue_waits: list[float]
+    closed_by: Literal["size", "tokens", "deadline"]
+
+
+class BatcherUnavailable(RuntimeError):
+    """The batcher is not running: not started yet, or shutting down."""
+
+
+class QueueFull(RuntimeError):
+    """The queue has no room for the request's sentences right now."""
+
+
+class TooManySentences(ValueError):
+    """The request has more sentences than the queue can ever hold."""
+
+
+class BatchFailed(RuntimeError):
+    """The model failed on a batch; ``__cause__`` is its exception."""
+
+
+class BatchMismatch(RuntimeError):
+    """The model returned a different number of results than it was given."""
+
+
+@dataclass(slots=True)
+class _Item:
+    tokens: list[str]
+    future: asyncio.Future[Prediction]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    """Collects sentences into batches for ``predict`` and routes the results back.
+
+    ``synchronize`` runs in the worker thread before each clock reading: on CUDA it must wait
+    for the device, so that the compute time covers the kernels and not only their launch.
+    """
+
+    def __init__(
+        self,
+        predict: Predict,
+        *,
+        max_batch_size: int,
+        max_batch_tokens: int,
+        max_wait: float,
+        max_queue: int,
+        synchronize: Callable[[], None] = lambda: None,
+        on_batch: Callable[[BatchReport], None] = lambda _: None,
+    ) -> None:
+        if min(max_batch_size, max_batch_tokens, max_queue) < 1 or max_wait < 0:
+            raise ValueError("batch size, token budget and queue must be positive, wait >= 0")
+        self._predict = predict
+        self.max_batch_size = max_batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.max_wait = max_wait
+        self.max_queue = max_queue
+        self._synchronize = synchronize
+        self._on_batch = on_batch
+        # Created in start(): an asyncio.Queue binds to the loop it is first used in.
+        self._queue: asyncio.Queue[_Item] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._carry: _Item | None = None
+        self._accepting = False
+
+    @property
+    def running(self) -> bool:
+        """True while sentences are accepted and the background task is alive."""
+        return self._accepting and self._task is not None and not self._task.done()
+
+    @property
+    def depth(self) -> int:
+        """Sentences waiting for the model (not counting a batch being computed)."""
+        waiting = 0 if self._queue is None else self._queue.qsize()
+        return waiting + (self._carry is not None)
+
+    async def start(self) -> None:
+        """Create the queue and start the background task in the running loop."""
+        if self._task is not None:
+            raise RuntimeError("batcher already started")
+        self._queue = asyncio.Queue(maxsize=self.max_queue)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner-model")
+        self._task = asyncio.create_task(self._run(), name="ner-batcher")
+        self._accepting = True
+
+    async def stop(self) -> None:
+        """Refuse new sentences, finish the accepted ones, then end the background task."""
+        self._accepting = False
+        if self._queue is not None and self._task is not None and not self._task.done():
+            await self._queue.join()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    async def submit(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
+        """Tag token lists, each in whichever batch it lands in; results in input order.
+
+        All sentences are queued or none is: raises :class:`QueueFull` when they do not fit
+        now, :class:`TooManySentences` when they never could, :class:`BatcherUnavailable`
+        when not running, and :class:`BatchFailed` (caused by the model's exception) when
+        the model failed on a batch holding one of them.
+        """
+        if not self.running or self._queue is None:
+            raise BatcherUnavailable("the model is not serving")
+        work = [i for i, s in enumerate(sentences) if len(s) > 0]
+        if len(work) > self.max_queue:
+            raise TooManySentences(
+                f"{len(work)} sentences, but at most {self.max_queue} can wait for the model"
+            )
+        if self._queue.qsize() + len(work) > self.max_queue:
+            raise QueueFull(f"{self._queue.qsize()} sentences already wait for the model")
+        loop = asyncio.get_running_loop()
+        items = [_Item(list(sentences[i]), loop.create_future()) for i in work]
+        for item in items:  # no await in between: the whole request fits, checked above
+            self._queue.put_nowait(item)
+        outcomes = await asyncio.gather(*(item.future for item in items), return_exceptions=True)
+        results = [Prediction([], []) for _ in sentences]
+        for i, outcome in zip(work, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results[i] = outcome
+        return results
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch, closed_by = await self._collect()
+            try:
+                await self._process(batch, closed_by)
+            except Exception as error:  # reaches every caller; the loop goes on serving
+                log.exception("batch of %d sentences failed", len(batch))
+                for item in batch:
+                    if not item.future.done():
+                        failed = BatchFailed(f"the model failed on a batch: {error!r}")
+                        failed.__cause__ = error
+                        item.future.set_exception(failed)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _next(self, timeout: float | None) -> _Item | None:
+        """The carried-over or next queued item; None once ``timeout`` passes."""
+        assert self._queue is not None
+        if self._carry is not None:
+            item, self._carry = self._carry, None
+            return item
+        if timeout is None:
+            return await self._queue.get()
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        if timeout <= 0:
+            return None
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
+        except TimeoutError:
+            return None
+
+    async def _collect(self) -> tuple[list[_Item], Literal["size", "tokens", "deadline"]]:
+        """Wait for a first sentence, then add more until the batch is full or time is up."""
+        first = await self._next(None)
+        assert first is not None
+        batch = [first]
+        longest = len(first.tokens)
+        deadline = time.monotonic() + self.max_wait
+        while len(batch) < self.max_batch_size:
+            item = await self._next(deadline - time.monotonic())
+            if item is None:
+                return batch, "deadline"
+            # Padding is what a long sentence costs a batch of short ones: count it.
+            padded = (len(batch) + 1) * max(longest, len(item.tokens))
+            if padded > self.max_batch_tokens:
+                self._carry = item
+                return batch, "tokens"
+            batch.append(item)
+            longest = max(longest, len(item.tokens))
+        return batch, "size"
+
+    async def _process(
+        self, batch: list[_Item], closed_by: Literal["size", "tokens", "deadline"]
+    ) -> None:
+        live = [item for item in batch if not item.future.done()]  # callers that left: skip
+        if not live:
+            return
+        # Sorted by length, so that the model pads as little as possible.
+        live.sort(key=lambda item: len(item.tokens))
+        sentences = [item.tokens for item in live]
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        # An exception here reaches every caller of the batch through _run.
+        predictions, compute = await loop.run_in_executor(self._executor, self._compute, sentences)
+        for item, prediction in zip(live, predictions, strict=True):
+            if not item.future.done():
+                item.future.set_result(prediction)
+        self._on_batch(
+            BatchReport(
+                size=len(live),
+                tokens=sum(len(s) for s in sentences),
+                compute_seconds=compute,
+                queue_waits=[started - item.enqueued for item in live],
+                closed_by=closed_by,
+            )
+        )
+
+    def _compute(self, sentences: list[list[str]]) -> tuple[list[Prediction], float]:
+        """Run the model on one batch (in the worker thread); results and compute seconds."""
+        # inference_mode is thread-local: it has to be entered in the thread that computes.
+        with torch.inference_mode():
+            self._synchronize()
+            started = time.perf_counter()
+            tags, scores = self._predict(sentences)
+            self._synchronize()
+            seconds = time.perf_counter() - started
+        if len(tags) != len(sentences) or len(scores) != len(sentences):
+            raise BatchMismatch(
+                f"model returned {len(tags)} tag lists and {len(scores)} score lists "
+                f"for {len(sentences)} sentences"
+            )
+        for tokens, sentence_tags, sentence_scores in zip(sentences, tags, scores, strict=True):
+            if not len(tokens) == len(sentence_tags) == len(sentence_scores):
+                raise BatchMismatch(
+                    f"model returned {len(sentence_tags)} tags for {len(tokens)} tokens"
+                )
+        return [Prediction(t, s) for t, s in zip(tags, scores, strict=True)], seconds

@@ -1,0 +1,121 @@
+"""Dependencies of the routes, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from email.message import Message
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.batching import Batcher
+from service.errors import ServiceError
+from service.metrics import Metrics
+from service.pipeline import ModelInfo
+from service.settings import Settings
+from service.state import Service
+
+
+def get_service(request: Request) -> Service:
+    """The app's :class:`Service`."""
+    service = request.app.state.service
+    assert isinstance(service, Service)
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def get_settings(service: ServiceDep) -> Settings:
+    """The app's settings."""
+    return service.settings
+
+
+def get_metrics(service: ServiceDep) -> Metrics:
+    """The app's metrics."""
+    return service.metrics
+
+
+def _not_ready(service: Service) -> ServiceError:
+    return ServiceError(
+        503,
+        "not_ready",
+        "the model is not serving yet, or shutting down",
+        retry_after=service.settings.retry_after_s,
+    )
+
+
+def get_batcher(service: ServiceDep) -> Batcher:
+    """The running batcher; 503 before start-up and during shutdown."""
+    if not service.ready or service.batcher is None:
+        raise _not_ready(service)
+    return service.batcher
+
+
+def get_model_info(service: ServiceDep) -> ModelInfo:
+    """The loaded model's description; 503 until it is loaded."""
+    if service.info is None:
+        raise _not_ready(service)
+    return service.info
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+BatcherDep = Annotated[Batcher, Depends(get_batcher)]
+ModelInfoDep = Annotated[ModelInfo, Depends(get_model_info)]
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON (``application/json`` or ``+json``)."""
+    declared = request.headers.get("content-type")
+    if declared:
+        message = Message()
+        message["content-type"] = declared
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() == "application" and (
+            subtype == "json" or subtype.endswith("+json")
+        ):
+            return
+    raise ServiceError(
+        415,
+        "unsupported_media_type",
+        f"send JSON with 'Content-Type: application/json' (got {declared or 'no content type'})",
+    )
+
+
+class Admission:
+    """Holds a tag request's place among those in flight (``with admission: ...``).
+
+    Entering raises 429 when the client already has ``max_client_inflight`` requests
+    running. Used in the route body rather than as a yield dependency, so that the place is
+    given back before the answer leaves, whatever the FastAPI version's dependency timing.
+    """
+
+    def __init__(self, service: Service, client: str) -> None:
+        self.service = service
+        self.client = client
+
+    def __enter__(self) -> None:
+        service, limit = self.service, self.service.settings.max_client_inflight
+        if limit is not None and service.clients[self.client] >= limit:
+            raise ServiceError(
+                429,
+                "too_many_requests",
+                f"at most {limit} requests in flight per client",
+                retry_after=service.settings.retry_after_s,
+            )
+        service.clients[self.client] += 1
+        service.metrics.inflight.inc()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.service.metrics.inflight.dec()
+        self.service.clients[self.client] -= 1
+        if self.service.clients[self.client] <= 0:
+            del self.service.clients[self.client]
+
+
+def get_admission(request: Request, service: ServiceDep) -> Admission:
+    """The request's :class:`Admission`, keyed by the client's address."""
+    return Admission(service, request.client.host if request.client else "unknown")
+
+
+AdmissionDep = Annotated[Admission, Depends(get_admission)]

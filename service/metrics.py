@@ -1,0 +1,153 @@
+"""Prometheus metrics of one app, in a registry that the app owns (nothing global).
+
+Latencies are in seconds, with buckets from 0.1 ms to 10 s so that dashboards can tell
+sub-millisecond compute from multi-second queueing. Per device, a dashboard gets the
+end-to-end (``ner_request_duration_seconds``), queue (``ner_queue_wait_seconds``) and compute
+(``ner_inference_duration_seconds``) percentiles, batch sizes, throughput and errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from service.batching import BatchReport
+
+#: 0.1 ms .. 10 s, roughly three buckets a decade.
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+#: Sentences per batch: powers of two up to 1024.
+BATCH_SIZE_BUCKETS = tuple(float(2**k) for k in range(11))
+#: Tokens per batch: powers of two up to 65536.
+BATCH_TOKEN_BUCKETS = tuple(float(2**k) for k in range(0, 17))
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """Every metric the service exports, registered in :attr:`registry`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.request_duration = Histogram(
+            "ner_request_duration_seconds",
+            "Time from receiving a request to sending the last byte of its answer.",
+            ["endpoint", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.requests = Counter(
+            "ner_requests_total", "Requests answered.", ["endpoint", "status"], registry=r
+        )
+        self.queue_wait = Histogram(
+            "ner_queue_wait_seconds",
+            "Time a sentence waited between entering the queue and its batch reaching the model.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference_duration = Histogram(
+            "ner_inference_duration_seconds",
+            "Model time of one batch (encoding, network, decoding), synchronized on GPUs.",
+            ["device"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.preprocess_duration = Histogram(
+            "ner_preprocess_duration_seconds",
+            "CPU time to tokenize and split the texts of one request.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.postprocess_duration = Histogram(
+            "ner_postprocess_duration_seconds",
+            "CPU time to turn the tags of one request into entities and JSON.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "ner_batch_size", "Sentences per batch.", buckets=BATCH_SIZE_BUCKETS, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "ner_batch_tokens",
+            "Tokens per batch (without padding).",
+            buckets=BATCH_TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter("ner_tokens_total", "Tokens tagged.", registry=r)
+        self.entities = Counter(
+            "ner_entities_total", "Entities found, by label.", ["label"], registry=r
+        )
+        self.queue_depth = Gauge("ner_queue_depth", "Sentences waiting for the model.", registry=r)
+        self.inflight = Gauge("ner_inflight_requests", "Tag requests being handled.", registry=r)
+        self.rejected = Counter(
+            "ner_rejected_total",
+            "Requests refused, by reason (the error code of the answer).",
+            ["reason"],
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "ner_model_info",
+            "1 for the model being served.",
+            ["model", "device", "bidirectional"],
+            registry=r,
+        )
+        self._device = "unknown"
+
+    def serving(
+        self, model: str, device: str, bidirectional: bool, depth: Callable[[], int]
+    ) -> None:
+        """Record what is being served and where the queue depth is read from."""
+        self._device = device
+        self.model_info.labels(
+            model=model, device=device, bidirectional=str(bidirectional).lower()
+        ).set(1)
+        self.queue_depth.set_function(depth)
+
+    def observe_batch(self, report: BatchReport) -> None:
+        """Record one batch that went through the model."""
+        self.batch_size.observe(report.size)
+        self.batch_tokens.observe(report.tokens)
+        self.tokens.inc(report.tokens)
+        self.inference_duration.labels(device=self._device).observe(report.compute_seconds)
+        for wait in report.queue_waits:
+            self.queue_wait.observe(wait)
+
+    def observe_entities(self, labels: Sequence[str]) -> None:
+        """Count the entities of one answer."""
+        for label in labels:
+            self.entities.labels(label=label).inc()
+
+    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        """Record one answered request."""
+        code = str(status)
+        self.request_duration.labels(endpoint=endpoint, status=code).observe(seconds)
+        self.requests.labels(endpoint=endpoint, status=code).inc()
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,157 @@
+"""Pydantic models of the HTTP API: what requests look like and what answers look like."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+_EXAMPLE_TEXT = "Jordan signed a trade agreement with Egypt ."
+
+#: Request examples shown in the OpenAPI schema, one per input form.
+TAG_REQUEST_EXAMPLES: dict[str, Any] = {
+    "text": {
+        "summary": "One raw text",
+        "value": {"text": _EXAMPLE_TEXT},
+    },
+    "texts": {
+        "summary": "Several raw texts, answered in order",
+        "value": {"texts": [_EXAMPLE_TEXT, "Mary Rossi visited Oslo on Monday ."]},
+    },
+    "tokens": {
+        "summary": "Pre-tokenized sentences (offsets are token indices)",
+        "value": {
+            "tokens": [["Jordan", "signed", "a", "trade", "agreement", "with", "Egypt", "."]]
+        },
+    },
+}
+
+NonEmptyToken = Annotated[str, StringConstraints(min_length=1)]
+
+
+class TagRequest(BaseModel):
+    """Exactly one of ``text``, ``texts`` or ``tokens``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="One raw text; split into sentences here.")
+    texts: list[str] | None = Field(
+        None, description="Several raw texts; one result each, in the same order."
+    )
+    tokens: list[list[NonEmptyToken]] | None = Field(
+        None, description="Pre-tokenized sentences; one result each, offsets are token indices."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TagRequest:
+        given = [name for name in ("text", "texts", "tokens") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'text', 'texts' or 'tokens'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class TokenOut(BaseModel):
+    """A token, its offsets and its IOB2 tag with the tag's probability."""
+
+    text: str
+    start: int = Field(description="Character offset into the text (token index if pre-tokenized).")
+    end: int = Field(description="Offset one past the token's end.")
+    tag: str
+    score: float
+
+
+class EntityOut(BaseModel):
+    """An entity span; ``score`` is the mean probability of its tokens' tags."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+    score: float
+
+
+class TagResult(BaseModel):
+    """The tagging of one input text or pre-tokenized sentence."""
+
+    tokens: list[TokenOut]
+    entities: list[EntityOut]
+
+
+class TagResponse(BaseModel):
+    """One result per input, in input order."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "bigru-conll03",
+                    "device": "cpu",
+                    "results": [
+                        {
+                            "tokens": [
+                                {
+                                    "text": "Jordan",
+                                    "start": 0,
+                                    "end": 6,
+                                    "tag": "B-LOC",
+                                    "score": 0.98,
+                                },
+                                {"text": "signed", "start": 7, "end": 13, "tag": "O", "score": 1.0},
+                            ],
+                            "entities": [
+                                {
+                                    "text": "Jordan",
+                                    "label": "LOC",
+                                    "start": 0,
+                                    "end": 6,
+                                    "score": 0.98,
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    model: str
+    device: str
+    results: list[TagResult]
+
+
+class ModelOut(BaseModel):
+    """The model being served."""
+
+    name: str
+    labels: list[str] = Field(description="Entity labels it can find, e.g. LOC, MISC, ORG, PER.")
+    bidirectional: bool
+    parameters: int = Field(description="Number of weights.")
+    device: str
+
+
+class ModelsResponse(BaseModel):
+    """The models this process serves (one: scale out with more processes)."""
+
+    models: list[ModelOut]
+
+
+class Status(BaseModel):
+    """Answer of the health and readiness probes."""
+
+    status: str = Field(examples=["ok"])
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code for programs and a message for people."""
+
+    code: str = Field(examples=["queue_full"])
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Body of every error answer."""
+
+    error: ErrorDetail

@@ -1,0 +1,144 @@
+"""Service configuration: one pydantic-settings class, read from ``NER_*`` environment variables.
+
+Every value is checked when the settings are built, so a bad one stops the process at start-up
+with a message that names the variable (:func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from model.artifact import DEFAULT_MODEL
+
+ENV_PREFIX = "NER_"
+_DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+class SettingsError(ValueError):
+    """Invalid configuration; the message names each offending ``NER_*`` variable."""
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told, each field read from ``NER_<FIELD NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    model: Path = Field(DEFAULT_MODEL, validate_default=False)
+    """Model directory to serve (``config.json``, ``vocab.json``, ``weights.safetensors``);
+    the bundled BiGRU by default."""
+
+    device: str = "auto"
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; ``0.0.0.0`` to accept connections from other machines."""
+
+    port: int = Field(8000, ge=0, le=65535)
+    """TCP port to listen on; 0 lets the system pick a free one (logged at start)."""
+
+    max_batch_size: int = Field(32, ge=1)
+    """Most sentences tagged in one model call; 1 turns dynamic batching off."""
+
+    max_batch_tokens: int = Field(4096, ge=1)
+    """Token budget of one batch, counted with padding (sentences x longest sentence). A
+    sentence longer than the budget runs in a batch of its own."""
+
+    max_wait_ms: float = Field(5.0, ge=0, le=10_000)
+    """How long a batch may wait for more sentences after its first one, in milliseconds."""
+
+    max_queue: int = Field(1024, ge=1)
+    """Most sentences waiting for the model; a request that does not fit is refused at once
+    with 503 and ``Retry-After``."""
+
+    max_texts: int = Field(64, ge=1)
+    """Most texts (or pre-tokenized sentences) in one request."""
+
+    max_text_chars: int = Field(10_000, ge=1)
+    """Longest text in characters (pre-tokenized: a token list joined by spaces)."""
+
+    max_body_bytes: int = Field(1_000_000, ge=1)
+    """Largest request body in bytes; larger ones get 413 before they are parsed."""
+
+    max_client_inflight: int | None = Field(None, ge=1)
+    """Tag requests one client address may have in progress; more get 429. Unset: no limit
+    (behind a proxy every request comes from the proxy's address)."""
+
+    retry_after_s: int = Field(1, ge=0)
+    """Seconds sent in ``Retry-After`` with 429 and 503 answers."""
+
+    torch_threads: int | None = Field(None, ge=1)
+    """CPU threads for the model (``torch.set_num_threads``) in ``bigru-ner serve``; unset:
+    torch's default."""
+
+    access_log: bool = False
+    """Log every request (uvicorn's access log); off by default, ``/metrics`` counts them."""
+
+    log_level: str = "info"
+    """uvicorn's log level: critical, error, warning, info, debug or trace."""
+
+    @field_validator("model")
+    @classmethod
+    def _model_is_directory(cls, value: Path) -> Path:
+        # The bundled default is checked when it is loaded: it may not be installed yet.
+        if not value.is_dir():
+            raise ValueError(f"{value} is not a model directory")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device_exists(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _DEVICE_RE.fullmatch(value):
+            raise ValueError(f"{value!r} is not one of auto, cpu, cuda, cuda:N")
+        if value.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"{value!r} asked for, but CUDA is not available")
+            index = int(value.partition(":")[2] or 0)
+            if index >= torch.cuda.device_count():
+                raise ValueError(f"{value!r}: only {torch.cuda.device_count()} CUDA device(s)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"critical", "error", "warning", "info", "debug", "trace"}:
+            raise ValueError(f"{value!r} is not a log level")
+        return value
+
+    @property
+    def max_wait_s(self) -> float:
+        """:attr:`max_wait_ms` in seconds."""
+        return self.max_wait_ms / 1000
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a settings field: ``max_queue`` -> ``NER_MAX_QUEUE``."""
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (e.g. command-line flags) on top.
+
+    Raises :class:`SettingsError` naming every bad variable, instead of pydantic's error.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"]) or "settings"
+            message = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"{env_name(field)}: {message} (got {_shown(problem.get('input'))})")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _shown(value: Any) -> str:
+    return repr(str(value)) if isinstance(value, Path) else repr(value)

@@ -1,0 +1,29 @@
+"""What one app holds at run time: its settings, metrics, model and batcher."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from service.batching import Batcher
+from service.metrics import Metrics
+from service.pipeline import ModelInfo, TaggerLike
+from service.settings import Settings
+
+
+@dataclass
+class Service:
+    """The state of one app, kept in ``app.state.service``; the lifespan fills it in."""
+
+    settings: Settings
+    metrics: Metrics
+    tagger: TaggerLike | None = None
+    info: ModelInfo | None = None
+    batcher: Batcher | None = None
+    #: Tag requests in progress per client address.
+    clients: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ready(self) -> bool:
+        """True once the model is loaded and the batcher runs, until shutdown begins."""
+        return self.info is not None and self.batcher is not None and self.batcher.running

@@ -1,0 +1,72 @@
+"""Settings come from ``NER_*`` variables; a bad one stops start-up and is named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.cli import main
+from service.settings import SettingsError, load_settings
+
+
+def test_values_come_from_ner_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NER_MAX_BATCH_SIZE", "1")
+    monkeypatch.setenv("NER_MAX_WAIT_MS", "2.5")
+    monkeypatch.setenv("NER_DEVICE", " CPU ")
+    monkeypatch.setenv("NER_MODEL", str(tmp_path))
+    monkeypatch.setenv("NER_MAX_CLIENT_INFLIGHT", "4")
+    settings = load_settings()
+    assert settings.max_batch_size == 1
+    assert settings.max_wait_s == 0.0025
+    assert settings.device == "cpu"
+    assert settings.model == tmp_path
+    assert settings.max_client_inflight == 4
+
+
+def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NER_PORT", "1234")
+    assert load_settings(port=5678).port == 5678
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NER_MAX_BATCH_SIZE", "0"),
+        ("NER_MAX_BATCH_TOKENS", "many"),
+        ("NER_MAX_WAIT_MS", "-1"),
+        ("NER_MAX_QUEUE", "0"),
+        ("NER_MAX_TEXTS", "0"),
+        ("NER_MAX_BODY_BYTES", "0"),
+        ("NER_PORT", "70000"),
+        ("NER_DEVICE", "tpu"),
+        ("NER_DEVICE", "cuda:x"),
+        ("NER_MODEL", "/no/such/model"),
+        ("NER_LOG_LEVEL", "loud"),
+    ],
+)
+def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"{variable}: .*{value}"):
+        load_settings()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NER_DEVICE", "cuda:0")
+    with pytest.raises(SettingsError, match="NER_DEVICE: .*CUDA is not available"):
+        load_settings()
+
+
+def test_serve_stops_at_a_bad_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NER_MAX_QUEUE", "-5")
+    assert main(["serve", "--port", "0"]) == 2
+    assert "NER_MAX_QUEUE" in capsys.readouterr().err
+
+
+def test_serve_stops_at_a_bad_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--model", str(tmp_path), "--device", "cpu", "--port", "0"]) == 2
+    assert "NER_MODEL" in capsys.readouterr().err
