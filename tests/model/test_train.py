@@ -61,3 +61,14 @@ def test_forward_only_twin_trains_with_the_same_recipe(
     assert loaded.network.gru.bidirectional is False
     tags, _ = predict(loaded.network, loaded.vocab, [["John", "Smith", "visited", "Paris", "."]])
     assert tags[0][3] == "B-LOC"
+
+
+def test_sgd_recipe_learns_the_fixture(corpus: dict[str, Path], tmp_path: Path) -> None:
+    config = tiny_config(corpus, tmp_path / "sgd", optimizer="sgd", lr=0.05, epochs=6)
+    scores = train(config, log=lambda _: None)  # type: ignore[arg-type]
+    assert scores is not None and scores.f1 > 0.8
+
+
+def test_unknown_optimizer_is_refused(corpus: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        train(tiny_config(corpus, tmp_path / "x", optimizer="lbfgs"), log=lambda _: None)  # type: ignore[arg-type]
