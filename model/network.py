@@ -30,6 +30,8 @@ class TaggerConfig:
     layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.5
+    #: One dropout mask per sentence, shared by all its positions (variational dropout).
+    locked_dropout: bool = False
     crf: bool = True
 
     def to_json(self) -> dict[str, Any]:
@@ -96,6 +98,20 @@ class CharCNN(nn.Module):
         return x.reshape(b, t, -1)  # (B, T, F)
 
 
+class LockedDropout(nn.Module):
+    """Dropout whose mask is the same at every position of a sequence (Gal & Ghahramani)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C)
+        if not self.training or self.p == 0:
+            return x
+        mask = x.new_empty(x.size(0), 1, x.size(2)).bernoulli_(1 - self.p) / (1 - self.p)
+        return x * mask
+
+
 class TaggerNetwork(nn.Module):
     """Token features -> (Bi)GRU over packed sequences -> tag scores, decoded by CRF or argmax."""
 
@@ -108,7 +124,9 @@ class TaggerNetwork(nn.Module):
         self.chars = CharCNN(config)
         self.casing = nn.Embedding(len(CASINGS), config.casing_dim, padding_idx=0)
         features = config.word_dim + config.char_filters + config.casing_dim
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout: nn.Module = (
+            LockedDropout(config.dropout) if config.locked_dropout else nn.Dropout(config.dropout)
+        )
         self.gru = nn.GRU(
             features,
             config.hidden,

@@ -62,6 +62,7 @@ class TrainConfig:
     char_filters: int = 50
     casing_dim: int = 10
     dropout: float = 0.5
+    locked_dropout: bool = False
     device: str = "auto"
     threads: int | None = None
 
@@ -246,6 +247,7 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         layers=config.layers,
         bidirectional=config.bidirectional,
         dropout=config.dropout,
+        locked_dropout=config.locked_dropout,
         crf=config.crf,
     )
     network = TaggerNetwork(model_config)

@@ -1,9 +1,10 @@
 """Summarise training runs for the model card: dev and test F1 per seed, mean and std.
 
-    python scripts/summarize_runs.py --test ../shared/data/conll2003/test.txt runs/bigru-s*
+    D=../shared/data/conll2003
+    python scripts/summarize_runs.py --dev $D/valid.txt --test $D/test.txt runs/bigru-s*
 
-Each run directory is a model artifact written by ``bigru-ner train``; its dev scores come from
-the artifact's metadata, its test scores from evaluating it here. Prints Markdown, and with
+Each run directory is a model artifact written by ``bigru-ner train``; both scores come from
+evaluating the artifact as saved (its word table in half precision). Prints Markdown, and with
 ``--json FILE`` writes everything measured.
 """
 
@@ -23,16 +24,18 @@ from model.evaluate import evaluate
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--dev", required=True, type=Path)
     parser.add_argument("--test", required=True, type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    test = read_conll(args.test)
+    dev, test = read_conll(args.dev), read_conll(args.test)
     rows = []
     for run in args.runs:
         loaded = load(run)
         meta = loaded.metadata
         history = json.loads((run / "checkpoint" / "state.json").read_text())["state"]["history"]
         started = time.perf_counter()
+        dev_scores = evaluate(loaded, dev)
         scores = evaluate(loaded, test)
         rows.append(
             {
@@ -41,7 +44,8 @@ def main() -> None:
                 "best_epoch": meta["best_epoch"],
                 "epochs": len(history),
                 "train_seconds": round(sum(h["seconds"] for h in history)),
-                "dev_f1": meta["dev"]["f1"],
+                "dev_f1": dev_scores.f1,
+                "dev": dev_scores.to_json(),
                 "test": scores.to_json(),
                 "test_seconds": round(time.perf_counter() - started, 1),
             }

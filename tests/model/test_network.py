@@ -94,3 +94,13 @@ def test_loss_trains_towards_gold_tags() -> None:
         model.loss(batch).backward()
         optimizer.step()
     assert float(model.loss(batch)) < first / 2
+
+
+def test_locked_dropout_shares_one_mask_across_positions() -> None:
+    from model.network import LockedDropout
+
+    layer = LockedDropout(0.5).train()
+    out = layer(torch.ones(4, 7, 16))
+    assert torch.equal(out, out[:, :1, :].expand_as(out))
+    assert set(out.unique().tolist()) == {0.0, 2.0}
+    assert torch.equal(layer.eval()(torch.ones(2, 3, 4)), torch.ones(2, 3, 4))
