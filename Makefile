@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: serve test lint install install-dev
+.PHONY: serve test lint install install-dev system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,5 +26,15 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install-dev lint
+# What tests/deploy runs: promtool and prometheus (Debian `prometheus`), `docker-compose` (v1,
+# for `config`; no Docker engine needed). hadolint comes with the dev extra.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+	    || ! command -v docker-compose >/dev/null; then \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends prometheus docker-compose; \
+	fi
+
+test: install-dev system-deps lint
 	$(BIN)/python -m pytest -q

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,21 +36,38 @@ def collate(sentences: Sequence[Encoded], tags: Sequence[Sequence[int]] | None =
         raise ValueError("a batch needs at least one sentence, each with at least one token")
     size = len(sentences)
     length = max(len(s.words) for s in sentences)
-    width = max(len(c) for s in sentences for c in s.chars)
-    words = torch.zeros(size, length, dtype=torch.long)
-    chars = torch.zeros(size, length, max(width, 1), dtype=torch.long)
-    casings = torch.zeros(size, length, dtype=torch.long)
-    tag_ids = None if tags is None else torch.zeros(size, length, dtype=torch.long)
+    width = max(1, max(len(c) for s in sentences for c in s.chars))
+    # Padded ids go into flat int64 arrays that become tensors without a copy: one small
+    # tensor per token (or torch.tensor on nested lists) costs several times more, and in a
+    # server this runs on the model thread holding the GIL that the HTTP side needs too.
+    words, casings, chars = array("q"), array("q"), array("q")
+    tag_ids = None if tags is None else array("q")
     for i, s in enumerate(sentences):
-        n = len(s.words)
-        words[i, :n] = torch.tensor(s.words)
-        casings[i, :n] = torch.tensor(s.casing)
-        for j, ids in enumerate(s.chars):
-            chars[i, j, : len(ids)] = torch.tensor(ids)
+        padding = [0] * (length - len(s.words))
+        words.extend(s.words)
+        words.extend(padding)
+        casings.extend(s.casing)
+        casings.extend(padding)
+        for ids in s.chars:
+            chars.extend(ids)
+            chars.extend([0] * (width - len(ids)))
+        chars.extend([0] * (width * len(padding)))
         if tag_ids is not None and tags is not None:
-            tag_ids[i, :n] = torch.tensor(tags[i])
+            tag_ids.extend(tags[i])
+            tag_ids.extend(padding)
     lengths = torch.tensor([len(s.words) for s in sentences], dtype=torch.long)
-    return Batch(words, chars, casings, lengths, tag_ids)
+    return Batch(
+        _long(words).view(size, length),
+        _long(chars).view(size, length, width),
+        _long(casings).view(size, length),
+        lengths,
+        None if tag_ids is None else _long(tag_ids).view(size, length),
+    )
+
+
+def _long(values: array[int]) -> torch.Tensor:
+    """An int64 tensor sharing the memory of ``values`` (which it keeps alive)."""
+    return torch.frombuffer(values, dtype=torch.long)
 
 
 def encode(sentences: Sequence[Sequence[str]], vocab: Vocab, max_word_chars: int) -> Batch:

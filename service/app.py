@@ -19,7 +19,8 @@ from service.batching import Batcher
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
-from service.pipeline import TaggerLike, describe
+from service.model_process import ModelProcess
+from service.pipeline import ModelInfo, TaggerLike, describe
 from service.routes import health, metrics, models, tag
 from service.settings import Settings, load_settings
 from service.state import Service
@@ -27,8 +28,11 @@ from service.state import Service
 log = logging.getLogger(__name__)
 
 
-def load_tagger(settings: Settings) -> TaggerLike:
-    """Load ``settings.model`` on ``settings.device``; raises ``ArtifactError`` if it is bad."""
+def load_tagger(settings: Settings) -> TaggerLike | ModelProcess:
+    """Load ``settings.model`` on ``settings.device``, in a child process unless
+    ``settings.model_process`` is off; raises ``ArtifactError`` if the model is bad."""
+    if settings.model_process:
+        return ModelProcess.start(settings.model, settings.device, settings.torch_threads)
     from model.tagger import Tagger
     from model.train import resolve_device
 
@@ -42,24 +46,39 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
-def create_app(settings: Settings | None = None, tagger: TaggerLike | None = None) -> FastAPI:
-    """The service's app; ``tagger`` replaces loading ``settings.model`` (tests pass one)."""
+def served_model(tagger: TaggerLike | ModelProcess) -> tuple[ModelInfo, Callable[[], None]]:
+    """What is served, and what to call before reading a clock around a batch."""
+    if isinstance(tagger, ModelProcess):
+        assert tagger.info is not None
+        # Its answers come back once the tags are on the host: nothing to wait for here, and
+        # this process must not touch CUDA.
+        return tagger.info, lambda: None
+    return describe(tagger), synchronizer(tagger.device)
+
+
+def create_app(
+    settings: Settings | None = None, tagger: TaggerLike | ModelProcess | None = None
+) -> FastAPI:
+    """The service's app; ``tagger`` replaces loading ``settings.model`` (tests pass one,
+    ``bigru-ner serve`` its model process) and is then left to the caller to close."""
     settings = settings or load_settings()
     service = Service(settings, Metrics(), tagger)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded_here = service.tagger is None
         if service.tagger is None:
             service.tagger = await asyncio.to_thread(load_tagger, settings)
         served = service.tagger
-        info = describe(served)
+        info, synchronize = served_model(served)
         batcher = Batcher(
             served.tag_sentences,
             max_batch_size=settings.max_batch_size,
             max_batch_tokens=settings.max_batch_tokens,
             max_wait=settings.max_wait_s,
             max_queue=settings.max_queue,
-            synchronize=synchronizer(served.device),
+            call_cost_tokens=settings.call_cost_on(served.device.type),
+            synchronize=synchronize,
             on_batch=service.metrics.observe_batch,
         )
         service.metrics.serving(info.name, info.device, info.bidirectional, lambda: batcher.depth)
@@ -70,6 +89,8 @@ def create_app(settings: Settings | None = None, tagger: TaggerLike | None = Non
             yield
         finally:
             await batcher.stop()  # readiness turns 503 at once; accepted sentences finish first
+            if loaded_here and isinstance(served, ModelProcess):
+                served.close()
 
     app = FastAPI(
         title="bigru-ner",

@@ -3,8 +3,12 @@
 Callers :meth:`Batcher.submit` token lists and await their tags. One background task takes
 sentences off a bounded queue until the batch holds ``max_batch_size`` of them, or the next
 one would take it over its padded token budget, or ``max_wait`` has passed since its first
-sentence; then it runs the model in a worker thread under ``torch.inference_mode()`` and hands
-each caller its own result, or the batch's exception.
+sentence arrived; then it runs the model in a worker thread under ``torch.inference_mode()``
+and hands each caller its own result, or the batch's exception.
+
+The model pads every sentence of a call to the longest one, so a batch sorted by length can
+be cut into groups of similar length, one model call each (:func:`length_groups`), when the
+padding that saves is worth more than the extra calls.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class BatchReport:
     compute_seconds: float
     queue_waits: list[float]
     closed_by: Literal["size", "tokens", "deadline"]
+    #: Model calls the batch was cut into (groups of similar length).
+    calls: int = 1
 
 
 class BatcherUnavailable(RuntimeError):
@@ -75,6 +81,10 @@ class _Item:
 class Batcher:
     """Collects sentences into batches for ``predict`` and routes the results back.
 
+    ``call_cost_tokens`` is what one model call costs, counted in padded tokens: each batch
+    is cut into groups of similar length where that saves more padding than the extra calls
+    cost (:func:`length_groups`); None keeps every batch in one call.
+
     ``synchronize`` runs in the worker thread before each clock reading: on CUDA it must wait
     for the device, so that the compute time covers the kernels and not only their launch.
     """
@@ -87,16 +97,20 @@ class Batcher:
         max_batch_tokens: int,
         max_wait: float,
         max_queue: int,
+        call_cost_tokens: int | None = None,
         synchronize: Callable[[], None] = lambda: None,
         on_batch: Callable[[BatchReport], None] = lambda _: None,
     ) -> None:
         if min(max_batch_size, max_batch_tokens, max_queue) < 1 or max_wait < 0:
             raise ValueError("batch size, token budget and queue must be positive, wait >= 0")
+        if call_cost_tokens is not None and call_cost_tokens < 0:
+            raise ValueError("the cost of a model call cannot be negative")
         self._predict = predict
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         self.max_wait = max_wait
         self.max_queue = max_queue
+        self.call_cost_tokens = call_cost_tokens
         self._synchronize = synchronize
         self._on_batch = on_batch
         # Created in start(): an asyncio.Queue binds to the loop it is first used in.
@@ -208,9 +222,12 @@ class Batcher:
         assert first is not None
         batch = [first]
         longest = len(first.tokens)
-        deadline = time.monotonic() + self.max_wait
+        # The wait counts from the first sentence's arrival, not from now: a sentence that
+        # queued while the model was busy has waited already, so once the queue is drained
+        # its batch goes to the model at once instead of idling it for another max_wait.
+        deadline = first.enqueued + self.max_wait
         while len(batch) < self.max_batch_size:
-            item = await self._next(deadline - time.monotonic())
+            item = await self._next(deadline - time.perf_counter())
             if item is None:
                 return batch, "deadline"
             # Padding is what a long sentence costs a batch of short ones: count it.
@@ -228,13 +245,18 @@ class Batcher:
         live = [item for item in batch if not item.future.done()]  # callers that left: skip
         if not live:
             return
-        # Sorted by length, so that the model pads as little as possible.
+        # Sorted by length, so that groups of similar length can be cut off.
         live.sort(key=lambda item: len(item.tokens))
         sentences = [item.tokens for item in live]
+        groups = [slice(0, len(sentences))]
+        if self.call_cost_tokens is not None:
+            groups = length_groups([len(s) for s in sentences], self.call_cost_tokens)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         # An exception here reaches every caller of the batch through _run.
-        predictions, compute = await loop.run_in_executor(self._executor, self._compute, sentences)
+        predictions, compute = await loop.run_in_executor(
+            self._executor, self._compute, sentences, groups
+        )
         for item, prediction in zip(live, predictions, strict=True):
             if not item.future.done():
                 item.future.set_result(prediction)
@@ -245,26 +267,65 @@ class Batcher:
                 compute_seconds=compute,
                 queue_waits=[started - item.enqueued for item in live],
                 closed_by=closed_by,
+                calls=len(groups),
             )
         )
 
-    def _compute(self, sentences: list[list[str]]) -> tuple[list[Prediction], float]:
-        """Run the model on one batch (in the worker thread); results and compute seconds."""
+    def _compute(
+        self, sentences: list[list[str]], groups: list[slice]
+    ) -> tuple[list[Prediction], float]:
+        """Run the model on one batch, a call per group (in the worker thread); results and
+        compute seconds."""
+        predictions: list[Prediction] = []
         # inference_mode is thread-local: it has to be entered in the thread that computes.
         with torch.inference_mode():
             self._synchronize()
             started = time.perf_counter()
-            tags, scores = self._predict(sentences)
+            for group in groups:
+                predictions += _checked(sentences[group], *self._predict(sentences[group]))
             self._synchronize()
             seconds = time.perf_counter() - started
-        if len(tags) != len(sentences) or len(scores) != len(sentences):
+        return predictions, seconds
+
+
+def _checked(
+    sentences: list[list[str]], tags: list[list[str]], scores: list[list[float]]
+) -> list[Prediction]:
+    """The model's output as predictions, once it is known to fit the sentences."""
+    if len(tags) != len(sentences) or len(scores) != len(sentences):
+        raise BatchMismatch(
+            f"model returned {len(tags)} tag lists and {len(scores)} score lists "
+            f"for {len(sentences)} sentences"
+        )
+    for tokens, sentence_tags, sentence_scores in zip(sentences, tags, scores, strict=True):
+        if not len(tokens) == len(sentence_tags) == len(sentence_scores):
             raise BatchMismatch(
-                f"model returned {len(tags)} tag lists and {len(scores)} score lists "
-                f"for {len(sentences)} sentences"
+                f"model returned {len(sentence_tags)} tags for {len(tokens)} tokens"
             )
-        for tokens, sentence_tags, sentence_scores in zip(sentences, tags, scores, strict=True):
-            if not len(tokens) == len(sentence_tags) == len(sentence_scores):
-                raise BatchMismatch(
-                    f"model returned {len(sentence_tags)} tags for {len(tokens)} tokens"
-                )
-        return [Prediction(t, s) for t, s in zip(tags, scores, strict=True)], seconds
+    return [Prediction(t, s) for t, s in zip(tags, scores, strict=True)]
+
+
+def length_groups(lengths: Sequence[int], call_cost: int) -> list[slice]:
+    """Cut sentences sorted by length into consecutive groups, one model call each.
+
+    Every call pads its sentences to its longest, so the cuts minimise ``call_cost`` per
+    call plus the padded tokens (sentences x longest) of all calls: a cut is made where the
+    padding it saves outweighs one more call. Only cuts between different lengths can help.
+    """
+    n = len(lengths)
+    ends = [i for i in range(1, n + 1) if i == n or lengths[i] != lengths[i - 1]]
+    # best[k]: least cost of the sentences before ends[k - 1]; cut[k]: where its last group starts.
+    best = [0] + [0] * len(ends)
+    cut = [0] * (len(ends) + 1)
+    starts = [0, *ends]
+    for k, end in enumerate(ends, start=1):
+        longest = lengths[end - 1]
+        best[k], cut[k] = min(
+            (best[m] + call_cost + (end - starts[m]) * longest, m) for m in range(k)
+        )
+    groups = []
+    k = len(ends)
+    while k > 0:
+        groups.append(slice(starts[cut[k]], starts[k]))
+        k = cut[k]
+    return groups[::-1]

@@ -72,7 +72,7 @@ class Metrics:
         )
         self.inference_duration = Histogram(
             "ner_inference_duration_seconds",
-            "Model time of one batch (encoding, network, decoding), synchronized on GPUs.",
+            "Model time of one batch (hand-over, encoding, network, decoding), GPU work included.",
             ["device"],
             buckets=LATENCY_BUCKETS,
             registry=r,
@@ -116,13 +116,16 @@ class Metrics:
             ["model", "device", "bidirectional"],
             registry=r,
         )
-        self._device = "unknown"
+        self._inference = self.inference_duration.labels(device="unknown")
+        # Labelled children, looked up once: ``labels()`` costs more than the observation.
+        self._request_series: dict[tuple[str, int], tuple[Histogram, Counter]] = {}
+        self._entity_series: dict[str, Counter] = {}
 
     def serving(
         self, model: str, device: str, bidirectional: bool, depth: Callable[[], int]
     ) -> None:
         """Record what is being served and where the queue depth is read from."""
-        self._device = device
+        self._inference = self.inference_duration.labels(device=device)
         self.model_info.labels(
             model=model, device=device, bidirectional=str(bidirectional).lower()
         ).set(1)
@@ -133,20 +136,30 @@ class Metrics:
         self.batch_size.observe(report.size)
         self.batch_tokens.observe(report.tokens)
         self.tokens.inc(report.tokens)
-        self.inference_duration.labels(device=self._device).observe(report.compute_seconds)
+        self._inference.observe(report.compute_seconds)
         for wait in report.queue_waits:
             self.queue_wait.observe(wait)
 
     def observe_entities(self, labels: Sequence[str]) -> None:
         """Count the entities of one answer."""
         for label in labels:
-            self.entities.labels(label=label).inc()
+            series = self._entity_series.get(label)
+            if series is None:
+                series = self._entity_series[label] = self.entities.labels(label=label)
+            series.inc()
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         """Record one answered request."""
-        code = str(status)
-        self.request_duration.labels(endpoint=endpoint, status=code).observe(seconds)
-        self.requests.labels(endpoint=endpoint, status=code).inc()
+        series = self._request_series.get((endpoint, status))
+        if series is None:
+            labels = {"endpoint": endpoint, "status": str(status)}
+            series = self._request_series[endpoint, status] = (
+                self.request_duration.labels(**labels),
+                self.requests.labels(**labels),
+            )
+        duration, count = series
+        duration.observe(seconds)
+        count.inc()
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""

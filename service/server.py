@@ -6,6 +6,7 @@ the model and batch separately.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -19,22 +20,34 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from service.app import create_app, load_tagger
+    from service.model_process import ModelProcess
 
-    if settings.torch_threads is not None:
-        torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.torch_threads)
     tagger = load_tagger(settings)
-    uvicorn.run(
-        create_app(settings, tagger),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-    )
+    app = create_app(settings, tagger)
+    # The libraries (and the model, when it is loaded here) are 200-250k objects that live as
+    # long as the process. Frozen, they are out of the garbage collector's sight. With the model
+    # in this process, full collections had stopped the event loop for ~80 ms about twice a
+    # second under load; without it, one still takes ~40 ms.
+    gc.collect()
+    gc.freeze()
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=settings.access_log,
+        )
+    finally:
+        if isinstance(tagger, ModelProcess):
+            tagger.close()
 
 
 def main(overrides: Mapping[str, Any] | None = None) -> int:
     """Run the service; a bad setting or model ends it with status 2 and a clear message."""
     from model.artifact import ArtifactError
+    from service.model_process import ModelProcessError
 
     try:
         settings = load_settings(**dict(overrides or {}))
@@ -45,5 +58,8 @@ def main(overrides: Mapping[str, Any] | None = None) -> int:
         serve(settings)
     except ArtifactError as error:
         print(f"bigru-ner serve: NER_MODEL: {error}", file=sys.stderr)
+        return 2
+    except ModelProcessError as error:
+        print(f"bigru-ner serve: {error}", file=sys.stderr)
         return 2
     return 0

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from service.batching import Batcher
 from service.metrics import Metrics
+from service.model_process import ModelProcess
 from service.pipeline import ModelInfo, TaggerLike
 from service.settings import Settings
 
@@ -17,7 +18,7 @@ class Service:
 
     settings: Settings
     metrics: Metrics
-    tagger: TaggerLike | None = None
+    tagger: TaggerLike | ModelProcess | None = None
     info: ModelInfo | None = None
     batcher: Batcher | None = None
     #: Tag requests in progress per client address.

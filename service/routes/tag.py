@@ -6,10 +6,10 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Response
 
 from service import pipeline
-from service.deps import AdmissionDep, BatcherDep, ModelInfoDep, ServiceDep, require_json
+from service.deps import TagCallDep
 from service.schemas import TAG_REQUEST_EXAMPLES, ErrorResponse, TagRequest, TagResponse
 
 router = APIRouter(tags=["tagging"])
@@ -31,15 +31,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     "/v1/tag",
     response_model=TagResponse,
     responses=_ERRORS,
-    dependencies=[Depends(require_json)],
     summary="Tag named entities",
 )
 async def tag(
     request: Annotated[TagRequest, Body(openapi_examples=TAG_REQUEST_EXAMPLES)],
-    service: ServiceDep,
-    batcher: BatcherDep,
-    info: ModelInfoDep,
-    admission: AdmissionDep,
+    call: TagCallDep,
 ) -> Response:
     """Tokens with their tags and the entity spans of each input, in input order.
 
@@ -47,7 +43,8 @@ async def tag(
     and put back together. Offsets are characters into each text, or token indices for
     pre-tokenized input.
     """
-    with admission:
+    service = call.service
+    with call.admission:
         metrics = service.metrics
         started = time.perf_counter()
         if pipeline.characters(request) <= _INLINE_CHARS:
@@ -56,11 +53,13 @@ async def tag(
             documents = await asyncio.to_thread(pipeline.decode, request, service.settings)
         metrics.preprocess_duration.observe(time.perf_counter() - started)
 
-        predictions = await pipeline.predict(batcher, documents, service.settings.retry_after_s)
+        predictions = await pipeline.predict(
+            call.batcher, documents, service.settings.retry_after_s
+        )
 
         started = time.perf_counter()
         results = pipeline.encode(documents, predictions)
-        body = pipeline.to_json(info, results)
+        body = pipeline.to_json(call.info, results)
         metrics.postprocess_duration.observe(time.perf_counter() - started)
         metrics.observe_entities([e.label for result in results for e in result.entities])
         return Response(body, media_type="application/json")

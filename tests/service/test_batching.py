@@ -20,6 +20,7 @@ from service.batching import (
     Prediction,
     QueueFull,
     TooManySentences,
+    length_groups,
 )
 from tests.service.support import StubTagger, stub_tags, wait_until
 
@@ -85,6 +86,25 @@ async def test_sentences_arriving_within_the_wait_join_the_batch(stub: StubTagge
     assert reports[0].closed_by == "deadline"
 
 
+async def test_a_sentence_that_waited_for_the_model_does_not_wait_again(
+    stub: StubTagger,
+) -> None:
+    stub.gate.clear()
+    async with running(stub, max_batch_size=8, max_wait=1.0) as batcher:
+        held = asyncio.create_task(batcher.submit([["held"]]))
+        await wait_until(lambda: stub.batches)  # alone, after a second's wait: now in the model
+        queued = asyncio.create_task(batcher.submit([["queued"]]))
+        await asyncio.sleep(1.1)  # longer than max_wait, while the model is busy
+        released = time.monotonic()
+        stub.gate.set()
+        await held
+        async with asyncio.timeout(10):
+            await queued
+        # The wait counts from its arrival: its batch goes to the model once the first is done.
+        assert time.monotonic() - released < 0.5
+    assert stub.batches == [[["held"]], [["queued"]]]
+
+
 async def test_token_budget_counts_padding(stub: StubTagger) -> None:
     reports: list[BatchReport] = []
     async with running(stub, reports, max_batch_tokens=12) as batcher:
@@ -106,6 +126,36 @@ async def test_batch_is_sorted_by_length(stub: StubTagger) -> None:
         results = await batcher.submit([sentence(3, "a"), sentence(1, "b"), sentence(2, "c")])
     assert [len(s) for s in stub.batches[0]] == [1, 2, 3]
     assert [len(r.tags) for r in results] == [3, 1, 2]  # but answers follow the input
+
+
+@pytest.mark.parametrize(
+    ("lengths", "cost", "groups"),
+    [
+        ([], 10, []),
+        ([5], 0, [(0, 1)]),
+        ([3, 3, 3], 0, [(0, 3)]),  # no cut between equal lengths: it saves nothing
+        ([1, 2, 3], 0, [(0, 1), (1, 2), (2, 3)]),  # free calls: no padding at all
+        ([1, 2, 3], 100, [(0, 3)]),  # 3 padded tokens are not worth a call
+        # One call: 6 x 40 padded tokens + 10. Two: 4 x 3 + 10, and 2 x 40 + 10.
+        ([1, 1, 2, 3, 40, 40], 10, [(0, 4), (4, 6)]),
+        ([1, 1, 2, 3, 40, 40], 200, [(0, 6)]),
+    ],
+)
+def test_length_groups_cut_where_padding_costs_more_than_a_call(
+    lengths: list[int], cost: int, groups: list[tuple[int, int]]
+) -> None:
+    assert [(g.start, g.stop) for g in length_groups(lengths, cost)] == groups
+
+
+async def test_a_batch_is_cut_into_calls_of_similar_length(stub: StubTagger) -> None:
+    reports: list[BatchReport] = []
+    inputs = [sentence(40, "long"), sentence(1, "a"), sentence(2, "b"), sentence(38, "c")]
+    async with running(stub, reports, max_wait=30, max_batch_size=4, call_cost_tokens=10) as b:
+        async with asyncio.timeout(10):
+            results = await asyncio.gather(*(b.submit([s]) for s in inputs))
+    assert [[len(s) for s in call] for call in stub.batches] == [[1, 2], [38, 40]]
+    assert reports[0].size == 4 and reports[0].calls == 2
+    assert [r[0].tags for r in results] == [stub_tags(s) for s in inputs]
 
 
 async def test_max_batch_size_one_turns_batching_off(stub: StubTagger) -> None:

@@ -70,3 +70,14 @@ def test_serve_stops_at_a_bad_variable(
 def test_serve_stops_at_a_bad_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--model", str(tmp_path), "--device", "cpu", "--port", "0"]) == 2
     assert "NER_MODEL" in capsys.readouterr().err
+
+
+def test_defaults_fit_a_small_cpu_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.model_process and settings.torch_threads == 1
+    assert settings.call_cost_on("cpu") == 300  # batches cut by length on CPU...
+    assert settings.call_cost_on("cuda") is None  # ...and kept whole on GPUs
+    monkeypatch.setenv("NER_CALL_COST_TOKENS", "50")
+    monkeypatch.setenv("NER_MODEL_PROCESS", "false")
+    settings = load_settings()
+    assert settings.call_cost_on("cuda") == 50 and not settings.model_process

@@ -1,0 +1,112 @@
+"""docker-compose.yml, validated by docker-compose itself and checked against monitoring/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.deploy.support import (
+    NGINX_CONFIG,
+    PROMETHEUS_CONFIG,
+    ROOT,
+    load_yaml,
+    read_dockerfile,
+    run_tool,
+    tool,
+)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The compose file as docker-compose resolves it (anchors merged, paths absolute)."""
+    result = run_tool([tool("docker-compose"), "-f", str(ROOT / "docker-compose.yml"), "config"])
+    assert result.returncode == 0, result.stderr
+    resolved: dict[str, Any] = yaml.safe_load(result.stdout)
+    return resolved
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> host path of a service's bind mounts."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("/"):
+            mounts[target] = Path(source)
+    return mounts
+
+
+def test_tagger_is_built_from_the_dockerfile_with_healthcheck_and_limits(
+    compose: dict[str, Any],
+) -> None:
+    tagger = compose["services"]["tagger"]
+    assert Path(tagger["build"]["context"]) == ROOT
+    assert tagger["build"]["dockerfile"] == "Dockerfile"
+    assert tagger["expose"] == ["8000"] and tagger["environment"]["NER_PORT"] == "8000"
+    assert tagger["healthcheck"]["test"] == ["CMD", *read_dockerfile().healthcheck()]
+    limits = tagger["deploy"]["resources"]["limits"]
+    assert limits["cpus"] and limits["memory"]
+    # torch's threads match the CPUs the container may use.
+    assert int(tagger["environment"]["NER_TORCH_THREADS"]) == int(float(limits["cpus"]))
+
+
+def test_gpu_profile_reserves_an_nvidia_device_and_joins_the_tagger_pool(
+    compose: dict[str, Any],
+) -> None:
+    gpu = compose["services"]["tagger-gpu"]
+    assert gpu["profiles"] == ["gpu"]
+    assert gpu["build"]["args"]["TORCH_VARIANT"].startswith("cu")
+    assert gpu["environment"]["NER_DEVICE"] == "cuda"
+    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert "tagger" in gpu["networks"]["default"]["aliases"]
+    others = [s for name, s in compose["services"].items() if name != "tagger-gpu"]
+    assert all("profiles" not in s for s in others), "the rest starts without a profile"
+
+
+def test_load_balancer_spreads_over_every_tagger_replica(compose: dict[str, Any]) -> None:
+    lb = compose["services"]["lb"]
+    assert lb["image"].startswith("nginx:")
+    assert [(p["published"], p["target"]) for p in lb["ports"]] == [(8000, 8000)]
+    assert _mounts(lb)["/etc/nginx/nginx.conf"] == NGINX_CONFIG
+    nginx = NGINX_CONFIG.read_text()
+    # Re-resolved service name (all replicas), listening where the port is published.
+    assert re.search(r"^\s*server tagger:8000 resolve;", nginx, re.M)
+    assert re.search(r"^\s*resolver 127\.0\.0\.11\b", nginx, re.M)
+    assert re.search(r"^\s*listen 8000;", nginx, re.M)
+    assert "proxy_pass http://tagger;" in nginx
+    # Replicas publish no host port, so that `--scale tagger=N` does not collide.
+    assert "ports" not in compose["services"]["tagger"]
+
+
+def test_prometheus_scrapes_every_replica_and_loads_the_alerts(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    mounts = _mounts(prometheus)
+    assert mounts["/etc/prometheus/prometheus.yml"] == PROMETHEUS_CONFIG
+    config = load_yaml(PROMETHEUS_CONFIG)
+    for rule_file in config["rule_files"]:
+        assert mounts[f"/etc/prometheus/{rule_file}"].is_file()
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "tagger"
+    assert job["dns_sd_configs"] == [
+        {"names": ["tagger"], "type": "A", "port": 8000, "refresh_interval": "15s"}
+    ]
+
+
+def test_grafana_is_provisioned_and_viewable_without_login(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    env = grafana["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    mounts = _mounts(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    (datasource,) = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
+    assert datasource["url"] == "http://prometheus:9090"
+    assert any(p["target"] == 9090 for p in compose["services"]["prometheus"]["ports"])
+    (provider,) = load_yaml(provisioning / "dashboards" / "bigru-ner.yml")["providers"]
+    dashboards = mounts[provider["options"]["path"]]
+    home = Path(env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert (dashboards / home.relative_to(provider["options"]["path"])).is_file()

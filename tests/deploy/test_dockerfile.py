@@ -1,0 +1,131 @@
+"""The Dockerfile and .dockerignore: lint, structure, build context, and the container's command."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from model.artifact import DEFAULT_MODEL
+from tests.deploy.support import (
+    ROOT,
+    answers,
+    exited_early,
+    free_port,
+    read_dockerfile,
+    run_tool,
+    running,
+    tool,
+    wait_for,
+)
+
+
+def test_hadolint_finds_nothing_at_warning_level() -> None:
+    dockerfile = str(ROOT / "Dockerfile")
+    result = run_tool([tool("hadolint"), "--failure-threshold", "warning", dockerfile])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_is_multi_stage_non_root_cpu_by_default_and_checks_readiness() -> None:
+    dockerfile = read_dockerfile()
+    assert len(dockerfile.stages) >= 2, "build and runtime stages"
+    assert all("-slim" in stage for stage in dockerfile.stages)
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG TORCH_VARIANT=cpu$", text, re.M)
+    assert '--index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"' in text
+    user = dockerfile.all("USER")[-1]
+    assert user.split(":")[0] not in {"0", "root"}
+    assert dockerfile.exec_form("ENTRYPOINT") + dockerfile.exec_form("CMD")
+    assert "/readyz" in " ".join(dockerfile.healthcheck())
+    assert dockerfile.all("EXPOSE") == [dockerfile.env()["NER_PORT"]]
+    assert dockerfile.env()["NER_HOST"] == "0.0.0.0"  # reachable from outside the container
+
+
+#: Docker's wildcards as regular expressions (``*`` and ``?`` stop at ``/``).
+_GLOB = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
+def _dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
+    """(excludes, regex) per line of .dockerignore, in Docker's syntax: later lines win."""
+    patterns = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        include = line.startswith("!")
+        glob = line.lstrip("!").strip("/")
+        regex = "".join(
+            _GLOB.get(part, re.escape(part)) for part in re.split(r"(\*\*|\*|\?)", glob)
+        )
+        patterns.append((not include, re.compile(regex)))
+    return patterns
+
+
+def _in_context(path: str, patterns: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether Docker sends ``path`` (relative, with /) in the build context."""
+    excluded = False
+    parts = path.split("/")
+    for excludes, pattern in patterns:
+        # A pattern that names a directory takes in everything under it.
+        if any(pattern.fullmatch("/".join(parts[:n])) for n in range(1, len(parts) + 1)):
+            excluded = excludes
+    return not excluded
+
+
+def test_build_context_holds_the_package_and_bundled_model_and_nothing_heavy() -> None:
+    patterns = _dockerignore_patterns()
+    sent = [
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("*")
+        if path.is_file() and _in_context(str(path.relative_to(ROOT)), patterns)
+    ]
+    weights = str((DEFAULT_MODEL / "weights.safetensors").relative_to(ROOT))
+    assert {"pyproject.toml", "README.md", "model/cli.py", "service/app.py", weights} <= set(sent)
+    for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", (ROOT / "Dockerfile").read_text(), re.M):
+        for source in copied.split():
+            assert any(s == source or s.startswith(source + "/") for s in sent), source
+    unwanted = {".git", ".venv", "runs", "tests", "bench", ".mypy_cache", "__pycache__"}
+    assert not [s for s in sent if unwanted & set(s.split("/"))]
+    assert sum((ROOT / s).stat().st_size for s in sent) < 100_000_000
+
+
+def _container_env(port: int) -> dict[str, str]:
+    """This environment without NER_* settings, plus the image's ENV, listening on loopback."""
+    image_env = read_dockerfile().env()
+    image_env.pop("PATH", None)  # the image's venv; here this interpreter stands in for it
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NER_")}
+    # Only where it listens differs: a free loopback port instead of 0.0.0.0:8000.
+    return {**env, **image_env, "NER_HOST": "127.0.0.1", "NER_PORT": str(port)}
+
+
+def _here(argv: list[str]) -> list[str]:
+    """The image's command with this interpreter for its ``python``."""
+    assert argv[0] == "python", argv
+    return [sys.executable, *argv[1:]]
+
+
+def test_container_command_becomes_ready_and_its_healthcheck_agrees(tmp_path: Path) -> None:
+    dockerfile = read_dockerfile()
+    port = free_port()
+    env = _container_env(port)
+    command = _here(dockerfile.exec_form("ENTRYPOINT") + dockerfile.exec_form("CMD"))
+    healthcheck = _here(dockerfile.healthcheck())
+    log = tmp_path / "container.log"
+
+    def healthy() -> bool:
+        result = subprocess.run(healthcheck, env=env, cwd=tmp_path, capture_output=True, timeout=30)
+        return result.returncode == 0
+
+    # From an empty directory, as in the image: the model comes with the installed package.
+    with running(command, env, log, cwd=tmp_path) as process:
+        wait_for(
+            lambda: process.poll() is not None or answers(f"http://127.0.0.1:{port}/readyz"),
+            timeout=180,
+            what="/readyz of the container's command",
+        )
+        assert process.poll() is None, exited_early(process, log)
+        assert answers(f"http://127.0.0.1:{port}/healthz")
+        assert healthy()
+    assert not healthy(), "the HEALTHCHECK passes with nothing listening"
