@@ -49,7 +49,7 @@ def make_sentences(count: int, seed: int) -> list[list[tuple[str, str]]]:
 
 def write_conll(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
     """Write sentences in CoNLL-2003 layout (token, two dummy columns, tag)."""
-    lines = ["-DOCSTART- -X- -X- O", ""]
+    lines = ["-DOCSTART- NN O O", ""]
     for sentence in sentences:
         lines += [f"{token} NN O {tag}" for token, tag in sentence]
         lines.append("")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.deploy.support import answers, exited_early, free_port, running, wait_for
+from tests.deploy.support import free_port, serving
 
 #: Settings that let a burst of requests overflow the queue, so that 503 and refusals show.
 SERVICE_ENV = {
@@ -30,13 +30,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     argv = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     log = tmp_path_factory.mktemp("service") / "service.log"
     url = f"http://127.0.0.1:{port}"
-    with running(argv, env, log) as process:
-        wait_for(
-            lambda: process.poll() is not None or answers(url + "/readyz"),
-            timeout=180,
-            what="the service's /readyz",
-        )
-        assert process.poll() is None, exited_early(process, log)
+    with serving(argv, env, log, url + "/readyz", timeout=180, what="the service's /readyz"):
         yield url
 
 

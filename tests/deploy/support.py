@@ -108,6 +108,25 @@ def running(
                 process.wait()
 
 
+@contextmanager
+def serving(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    log: Path,
+    ready_url: str,
+    timeout: float,
+    what: str,
+    cwd: Path = ROOT,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """:func:`running`, once ``ready_url`` answers 200; fails with the log if it died first."""
+    with running(argv, env, log, cwd) as process:
+        wait_for(
+            lambda: process.poll() is not None or answers(ready_url), timeout=timeout, what=what
+        )
+        assert process.poll() is None, exited_early(process, log)
+        yield process
+
+
 def exited_early(process: subprocess.Popen[bytes], log: Path) -> str:
     """A failure message with the log of a process that ended before it should have."""
     return f"{process.args!r} exited with {process.returncode}:\n{log.read_text()[-4000:]}"

@@ -12,13 +12,11 @@ from model.artifact import DEFAULT_MODEL
 from tests.deploy.support import (
     ROOT,
     answers,
-    exited_early,
     free_port,
     read_dockerfile,
     run_tool,
-    running,
+    serving,
     tool,
-    wait_for,
 )
 
 
@@ -119,13 +117,8 @@ def test_container_command_becomes_ready_and_its_healthcheck_agrees(tmp_path: Pa
         return result.returncode == 0
 
     # From an empty directory, as in the image: the model comes with the installed package.
-    with running(command, env, log, cwd=tmp_path) as process:
-        wait_for(
-            lambda: process.poll() is not None or answers(f"http://127.0.0.1:{port}/readyz"),
-            timeout=180,
-            what="/readyz of the container's command",
-        )
-        assert process.poll() is None, exited_early(process, log)
+    ready = f"http://127.0.0.1:{port}/readyz"
+    with serving(command, env, log, ready, 180, "/readyz of the container's command", tmp_path):
         assert answers(f"http://127.0.0.1:{port}/healthz")
         assert healthy()
     assert not healthy(), "the HEALTHCHECK passes with nothing listening"

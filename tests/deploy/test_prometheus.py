@@ -20,13 +20,11 @@ from tests.deploy.conftest import metric_names
 from tests.deploy.support import (
     ALERT_RULES,
     PROMETHEUS_CONFIG,
-    answers,
-    exited_early,
     free_port,
     load_dashboard,
     load_yaml,
     run_tool,
-    running,
+    serving,
     tool,
     wait_for,
 )
@@ -132,13 +130,9 @@ def prometheus(service: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     ]
     url = f"http://127.0.0.1:{port}"
     log = directory / "prometheus.log"
-    with running(argv, {}, log, cwd=directory) as process:
-        wait_for(
-            lambda: process.poll() is not None or answers(url + "/-/ready"),
-            timeout=60,
-            what="Prometheus to be ready",
-        )
-        assert process.poll() is None, exited_early(process, log)
+    with serving(
+        argv, {}, log, url + "/-/ready", timeout=60, what="Prometheus to be ready", cwd=directory
+    ):
         yield url
 
 

@@ -14,11 +14,11 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_reads_space_separated_conll_and_skips_docstart(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
-        "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n",
+        "-DOCSTART- NN O O\n\nAcme NNP B-NP B-ORG\nhires VBZ B-VP O\n\n"
+        "Olga NNP B-NP B-PER\nBerg NNP I-NP I-PER\n",
     )
     sentences = read_conll(path)
-    assert [s.tokens for s in sentences] == [["EU", "rejects"], ["Peter", "Blackburn"]]
+    assert [s.tokens for s in sentences] == [["Acme", "hires"], ["Olga", "Berg"]]
     assert [s.tags for s in sentences] == [["B-ORG", "O"], ["B-PER", "I-PER"]]
 
 
@@ -31,7 +31,7 @@ def test_reads_tab_separated_file_with_comments_and_hashtags(tmp_path: Path) -> 
 
 def test_iob1_is_normalised_to_iob2(tmp_path: Path) -> None:
     path = write(
-        tmp_path, "Peter I-PER\nBlackburn I-PER\nParis I-LOC\nLondon B-LOC\nx O\ny I-MISC\n"
+        tmp_path, "Olga I-PER\nBerg I-PER\nParis I-LOC\nLondon B-LOC\nx O\ny I-MISC\n"
     )
     (sentence,) = read_conll(path)
     assert sentence.tags == ["B-PER", "I-PER", "B-LOC", "B-LOC", "O", "B-MISC"]
