@@ -111,13 +111,9 @@ class Settings(BaseSettings):
         if not _DEVICE_RE.fullmatch(value):
             raise ValueError(f"{value!r} is not one of auto, cpu, cuda, cuda:N")
         if value.startswith("cuda"):
-            import torch
+            from model.train import resolve_device
 
-            if not torch.cuda.is_available():
-                raise ValueError(f"{value!r} asked for, but CUDA is not available")
-            index = int(value.partition(":")[2] or 0)
-            if index >= torch.cuda.device_count():
-                raise ValueError(f"{value!r}: only {torch.cuda.device_count()} CUDA device(s)")
+            resolve_device(value)
         return value
 
     @field_validator("log_level")
