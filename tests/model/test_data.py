@@ -30,9 +30,7 @@ def test_reads_tab_separated_file_with_comments_and_hashtags(tmp_path: Path) -> 
 
 
 def test_iob1_is_normalised_to_iob2(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "Olga I-PER\nBerg I-PER\nParis I-LOC\nLondon B-LOC\nx O\ny I-MISC\n"
-    )
+    path = write(tmp_path, "Olga I-PER\nBerg I-PER\nParis I-LOC\nLondon B-LOC\nx O\ny I-MISC\n")
     (sentence,) = read_conll(path)
     assert sentence.tags == ["B-PER", "I-PER", "B-LOC", "B-LOC", "O", "B-MISC"]
 
