@@ -14,11 +14,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from model import artifact
@@ -63,6 +64,9 @@ class TrainConfig:
     casing_dim: int = 10
     dropout: float = 0.5
     locked_dropout: bool = False
+    #: Decay of an exponential moving average of the weights, which is what gets evaluated
+    #: and saved (0: the weights themselves).
+    ema: float = 0.0
     device: str = "auto"
     threads: int | None = None
 
@@ -145,9 +149,13 @@ def _save_checkpoint(
     optimizers: Sequence[torch.optim.Optimizer],
     state: _State,
     config: TrainConfig,
+    average: AveragedModel | None = None,
 ) -> None:
     path.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    if average is not None:
+        for k, v in average.state_dict().items():
+            tensors[f"average.{k}"] = v.detach().cpu().contiguous()
     groups, scalars = [], []
     for n, optimizer in enumerate(optimizers):
         optim = optimizer.state_dict()
@@ -178,6 +186,7 @@ def _load_checkpoint(
     network: TaggerNetwork,
     optimizers: Sequence[torch.optim.Optimizer],
     config: TrainConfig,
+    average: AveragedModel | None = None,
 ) -> _State:
     meta = json.loads((path / "state.json").read_text(encoding="utf-8"))
     saved = dict(meta["config"])
@@ -191,6 +200,8 @@ def _load_checkpoint(
         raise ValueError(f"{path}: checkpoint was made with other settings: {changed}")
     tensors = load_file(str(path / "state.safetensors"))
     network.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if average is not None:
+        average.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("average.")})
     for n, optimizer in enumerate(optimizers):
         optim_state: dict[int, dict[str, Any]] = {}
         for key, value in tensors.items():
@@ -261,10 +272,13 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
     network.to(device)
     optimizers = make_optimizers(network, config)
     dense = list(optimizers[0].param_groups[0]["params"])
+    average = None
+    if config.ema > 0:
+        average = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema))  # type: ignore[no-untyped-call]
     state = _State()
     checkpoint = out / CHECKPOINT
     if (checkpoint / "state.json").exists():
-        state = _load_checkpoint(checkpoint, network, optimizers, config)
+        state = _load_checkpoint(checkpoint, network, optimizers, config, average)
         log(f"resumed after epoch {state.epoch} (best dev F1 {state.best_f1:.4f})")
 
     encoded = [encode_sentence(s.tokens, vocab, model_config.max_word_chars) for s in train_data]
@@ -297,8 +311,11 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
                 torch.nn.utils.clip_grad_norm_(dense, config.clip)
             for optimizer in optimizers:
                 optimizer.step()
+            if average is not None:
+                average.update_parameters(network)
             total += loss.item()
-        tags, _ = predict(network, vocab, [s.tokens for s in dev_data], device=device)
+        selected = network if average is None else cast(TaggerNetwork, average.module)
+        tags, _ = predict(selected, vocab, [s.tokens for s in dev_data], device=device)
         dev = score([s.tags for s in dev_data], tags)
         seconds = time.perf_counter() - started
         improved = dev.f1 > state.best_f1
@@ -313,8 +330,8 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         if improved:
             state.best_f1, state.best_epoch = dev.f1, epoch
             metadata = {"training": asdict(config), "best_epoch": epoch, "dev": dev.to_json()}
-            artifact.save(out, network, vocab, metadata)
-        _save_checkpoint(checkpoint, network, optimizers, state, config)
+            artifact.save(out, selected, vocab, metadata)
+        _save_checkpoint(checkpoint, network, optimizers, state, config, average)
     if state.best_epoch == 0:
         return None
     best = artifact.load(out, device)

@@ -72,3 +72,23 @@ def test_sgd_recipe_learns_the_fixture(corpus: dict[str, Path], tmp_path: Path) 
 def test_unknown_optimizer_is_refused(corpus: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown optimizer"):
         train(tiny_config(corpus, tmp_path / "x", optimizer="lbfgs"), log=lambda _: None)  # type: ignore[arg-type]
+
+
+def test_weight_average_is_what_gets_saved(corpus: dict[str, Path], tmp_path: Path) -> None:
+    train(tiny_config(corpus, tmp_path, epochs=1, ema=0.9), log=lambda _: None)  # type: ignore[arg-type]
+    state = load_file(str(tmp_path / "checkpoint" / "state.safetensors"))
+    averaged = state["average.module.gru.weight_hh_l0"]
+    assert not torch.equal(state["model.gru.weight_hh_l0"], averaged)
+    saved = load_file(str(tmp_path / "weights.safetensors"))  # epoch 1 is always the best yet
+    assert torch.equal(saved["gru.weight_hh_l0"], averaged)
+
+
+def test_resumed_training_keeps_the_weight_average(corpus: dict[str, Path], tmp_path: Path) -> None:
+    quiet = lambda _: None  # noqa: E731
+    train(tiny_config(corpus, tmp_path / "straight", epochs=2, patience=99, ema=0.9), log=quiet)  # type: ignore[arg-type]
+    train(tiny_config(corpus, tmp_path / "resumed", epochs=1, patience=99, ema=0.9), log=quiet)  # type: ignore[arg-type]
+    train(tiny_config(corpus, tmp_path / "resumed", epochs=2, patience=99, ema=0.9), log=quiet)  # type: ignore[arg-type]
+    key = "average.module.gru.weight_hh_l0"
+    straight = load_file(str(tmp_path / "straight" / "checkpoint" / "state.safetensors"))
+    resumed = load_file(str(tmp_path / "resumed" / "checkpoint" / "state.safetensors"))
+    assert torch.allclose(straight[key], resumed[key])
