@@ -1,7 +1,8 @@
-"""The app factory: ``create_app(settings, tagger)`` builds the FastAPI app.
+"""The app factory: ``create_app(settings, tagger, forward)`` builds the FastAPI app.
 
-Nothing heavy happens here or at import: the model is loaded (unless one is passed) and the
-batcher started in the app's lifespan, and the batcher drained and stopped at its end.
+Nothing heavy happens here or at import: the model of ``/v1/tag`` and the forward-only one of
+``/v1/compare`` are loaded (unless passed, or comparing is off) and their batchers started in
+the app's lifespan, one code path for both; the batchers are drained and stopped at its end.
 """
 
 from __future__ import annotations

@@ -133,7 +133,8 @@ class ModelOut(BaseModel):
 
 
 class ModelsResponse(BaseModel):
-    """The models this process serves (one: scale out with more processes)."""
+    """The model that ``/v1/tag`` serves (one a process: scale out with more processes); the
+    forward-only model of ``/v1/compare`` is named in its answers."""
 
     models: list[ModelOut]
 
