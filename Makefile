@@ -27,13 +27,15 @@ lint: install-dev
 	$(BIN)/mypy
 
 # What tests/deploy runs: promtool and prometheus (Debian `prometheus`), `docker-compose` (v1,
-# for `config`; no Docker engine needed). hadolint comes with the dev extra.
+# for `config`; no Docker engine needed). hadolint comes with the dev extra. tests/browser drives
+# Debian's `chromium` through its `chromedriver` (`chromium-driver`) with selenium (dev extra).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
-	    || ! command -v docker-compose >/dev/null; then \
+	    || ! command -v docker-compose >/dev/null || ! command -v chromium >/dev/null \
+	    || ! command -v chromedriver >/dev/null; then \
 	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	    --no-install-recommends prometheus docker-compose; \
+	    --no-install-recommends prometheus docker-compose chromium chromium-driver; \
 	fi
 
 test: install-dev system-deps lint

@@ -1,7 +1,8 @@
-"""The app factory: ``create_app(settings, tagger)`` builds the FastAPI app.
+"""The app factory: ``create_app(settings, tagger, forward)`` builds the FastAPI app.
 
-Nothing heavy happens here or at import: the model is loaded (unless one is passed) and the
-batcher started in the app's lifespan, and the batcher drained and stopped at its end.
+Nothing heavy happens here or at import: the model of ``/v1/tag`` and the forward-only one of
+``/v1/compare`` are loaded (unless passed, or comparing is off) and their batchers started in
+the app's lifespan, one code path for both; the batchers are drained and stopped at its end.
 """
 
 from __future__ import annotations
@@ -9,34 +10,65 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
+from pathlib import Path
 
 import torch
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from model.artifact import ArtifactError
 from service.batching import Batcher
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from service.model_process import ModelProcess
 from service.pipeline import ModelInfo, TaggerLike, describe
-from service.routes import health, metrics, models, tag
+from service.routes import compare, health, metrics, models, page, tag
 from service.settings import Settings, load_settings
-from service.state import Service
+from service.state import Served, Service
 
 log = logging.getLogger(__name__)
 
 
-def load_tagger(settings: Settings) -> TaggerLike | ModelProcess:
-    """Load ``settings.model`` on ``settings.device``, in a child process unless
-    ``settings.model_process`` is off; raises ``ArtifactError`` if the model is bad."""
+def load_tagger(settings: Settings, path: Path | None = None) -> TaggerLike | ModelProcess:
+    """Load ``path`` (default ``settings.model``) on ``settings.device``, in a child process
+    unless ``settings.model_process`` is off; raises ``ArtifactError`` if the model is bad."""
+    path = settings.model if path is None else path
     if settings.model_process:
-        return ModelProcess.start(settings.model, settings.device, settings.torch_threads)
+        return ModelProcess.start(path, settings.device, settings.torch_threads)
     from model.tagger import Tagger
     from model.train import resolve_device
 
-    return Tagger.load(settings.model, resolve_device(settings.device))
+    return Tagger.load(path, resolve_device(settings.device))
+
+
+def load_forward(settings: Settings) -> TaggerLike | ModelProcess:
+    """The forward-only model of ``/v1/compare`` (``settings.forward_model``, which must be
+    set); raises ``ArtifactError`` naming ``NER_FORWARD_MODEL`` if it is bad or reads both
+    ways."""
+    if settings.forward_model is None:
+        raise ValueError("NER_FORWARD_MODEL is off: there is no forward model to load")
+    try:
+        tagger = load_tagger(settings, settings.forward_model)
+    except ArtifactError as error:
+        raise ArtifactError(f"NER_FORWARD_MODEL: {error}") from error
+    try:
+        check_forward(tagger)
+    except ArtifactError:
+        if isinstance(tagger, ModelProcess):
+            tagger.close()
+        raise
+    return tagger
+
+
+def check_forward(tagger: TaggerLike | ModelProcess) -> None:
+    """Raise ``ArtifactError`` unless ``tagger`` reads left to right only: set against the
+    BiGRU, a second bidirectional model would show nothing about backward context."""
+    info, _ = served_model(tagger)
+    if info.bidirectional:
+        raise ArtifactError(f"NER_FORWARD_MODEL: {info.name} is bidirectional, not forward-only")
 
 
 def synchronizer(device: torch.device) -> Callable[[], None]:
@@ -56,41 +88,77 @@ def served_model(tagger: TaggerLike | ModelProcess) -> tuple[ModelInfo, Callable
     return describe(tagger), synchronizer(tagger.device)
 
 
-def create_app(
-    settings: Settings | None = None, tagger: TaggerLike | ModelProcess | None = None
-) -> FastAPI:
-    """The service's app; ``tagger`` replaces loading ``settings.model`` (tests pass one,
-    ``bigru-ner serve`` its model process) and is then left to the caller to close."""
-    settings = settings or load_settings()
-    service = Service(settings, Metrics(), tagger)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded_here = service.tagger is None
-        if service.tagger is None:
-            service.tagger = await asyncio.to_thread(load_tagger, settings)
-        served = service.tagger
-        info, synchronize = served_model(served)
+@asynccontextmanager
+async def running_model(
+    settings: Settings,
+    metrics: Metrics,
+    given: TaggerLike | ModelProcess | None,
+    load: Callable[[], TaggerLike | ModelProcess],
+) -> AsyncIterator[Served]:
+    """A model (``given``, or loaded here and closed at the end) with its batcher started."""
+    tagger = given if given is not None else await asyncio.to_thread(load)
+    try:
+        info, synchronize = served_model(tagger)
         batcher = Batcher(
-            served.tag_sentences,
+            tagger.tag_sentences,
             max_batch_size=settings.max_batch_size,
             max_batch_tokens=settings.max_batch_tokens,
             max_wait=settings.max_wait_s,
             max_queue=settings.max_queue,
-            call_cost_tokens=settings.call_cost_on(served.device.type),
+            call_cost_tokens=settings.call_cost_on(tagger.device.type),
             synchronize=synchronize,
-            on_batch=service.metrics.observe_batch,
+            on_batch=metrics.observe_batch,
         )
-        service.metrics.serving(info.name, info.device, info.bidirectional, lambda: batcher.depth)
         await batcher.start()
-        service.batcher, service.info = batcher, info
-        log.info("serving %s on %s", info.name, info.device)
         try:
-            yield
+            yield Served(tagger, info, batcher)
         finally:
             await batcher.stop()  # readiness turns 503 at once; accepted sentences finish first
-            if loaded_here and isinstance(served, ModelProcess):
-                served.close()
+    finally:
+        if given is None and isinstance(tagger, ModelProcess):
+            tagger.close()
+
+
+def create_app(
+    settings: Settings | None = None,
+    tagger: TaggerLike | ModelProcess | None = None,
+    forward: TaggerLike | ModelProcess | None = None,
+) -> FastAPI:
+    """The service's app; ``tagger`` replaces loading ``settings.model`` and ``forward`` loading
+    ``settings.forward_model`` (tests pass them, ``bigru-ner serve`` its model processes); they
+    are then left to the caller to close. ``/v1/compare`` is served when ``forward`` is given
+    or ``settings.forward_model`` is set."""
+    settings = settings or load_settings()
+    comparing = forward is not None or settings.forward_model is not None
+    service = Service(settings, Metrics(), comparing)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        meters = service.metrics
+        async with AsyncExitStack() as models:
+            main = await models.enter_async_context(
+                running_model(settings, meters, tagger, partial(load_tagger, settings))
+            )
+            served = [main]
+            if comparing:
+                load = partial(load_forward, settings)
+                service.forward = await models.enter_async_context(
+                    running_model(settings, meters, forward, load)
+                )
+                check_forward(service.forward.tagger)
+                served.append(service.forward)
+            info = main.info
+
+            # The fuller queue is the one that refuses requests first: what the alerts watch.
+            def depth() -> int:
+                return max(s.batcher.depth for s in served)
+
+            meters.serving(info.name, info.device, info.bidirectional, depth)
+            service.main = main
+            log.info("serving %s on %s", info.name, info.device)
+            if service.forward is not None:
+                log.info("comparing it with %s", service.forward.info.name)
+            yield
 
     app = FastAPI(
         title="bigru-ner",
@@ -99,9 +167,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    routers = [module.router for module in (tag, models, health, metrics)]
+    routers = [module.router for module in (tag, compare, models, health, metrics, page)]
     for router in routers:
         app.include_router(router)
+    page.mount_static(app)
     install_error_handlers(app, service.metrics)
     endpoints = [
         route.path for router in routers for route in router.routes if isinstance(route, APIRoute)

@@ -19,7 +19,7 @@ from service.errors import ServiceError
 from service.metrics import Metrics
 from service.pipeline import ModelInfo
 from service.settings import Settings
-from service.state import Service
+from service.state import Served, Service
 
 
 def service_of(request: Request) -> Service:
@@ -156,3 +156,33 @@ async def get_tag_call(request: Request) -> TagCall:
 
 
 TagCallDep = Annotated[TagCall, Depends(get_tag_call)]
+
+
+@dataclass(frozen=True, slots=True)
+class CompareCall:
+    """What ``POST /v1/compare`` works with: the service, both served models, and the
+    request's place among those in flight (entered by the route)."""
+
+    service: Service
+    forward: Served
+    bidirectional: Served
+    admission: Admission
+
+
+async def get_compare_call(request: Request) -> CompareCall:
+    """415 unless the body is declared as JSON, 404 when this server does not compare, then
+    503 unless both models are serving."""
+    require_json(request)
+    service = service_of(request)
+    if not service.compare:
+        raise ServiceError(
+            404,
+            "compare_disabled",
+            "this server does not compare models (NER_FORWARD_MODEL is off); use /v1/tag",
+        )
+    if not service.ready or service.main is None or service.forward is None:
+        raise _not_ready(service)
+    return CompareCall(service, service.forward, service.main, admission_of(request, service))
+
+
+CompareCallDep = Annotated[CompareCall, Depends(get_compare_call)]

@@ -110,6 +110,16 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.compared_tokens = Counter(
+            "ner_compared_tokens_total",
+            "Tokens tagged by both the forward-only and the bidirectional model (/v1/compare).",
+            registry=r,
+        )
+        self.backward_changes = Counter(
+            "ner_backward_changes_total",
+            "Compared tokens whose label the backward direction changed (/v1/compare).",
+            registry=r,
+        )
         self.model_info = Gauge(
             "ner_model_info",
             "1 for the model being served.",
@@ -147,6 +157,11 @@ class Metrics:
             if series is None:
                 series = self._entity_series[label] = self.entities.labels(label=label)
             series.inc()
+
+    def observe_comparison(self, tokens: int, changed: int) -> None:
+        """Count the tokens of one compare answer, and those whose label changed."""
+        self.compared_tokens.inc(tokens)
+        self.backward_changes.inc(changed)
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         """Record one answered request."""

@@ -133,7 +133,8 @@ class ModelOut(BaseModel):
 
 
 class ModelsResponse(BaseModel):
-    """The models this process serves (one: scale out with more processes)."""
+    """The model that ``/v1/tag`` serves (one a process: scale out with more processes); the
+    forward-only model of ``/v1/compare`` is named in its answers."""
 
     models: list[ModelOut]
 
@@ -155,3 +156,51 @@ class ErrorResponse(BaseModel):
     """Body of every error answer."""
 
     error: ErrorDetail
+
+
+class TagScore(BaseModel):
+    """One model's tag of a token and the tag's probability."""
+
+    tag: str
+    score: float
+
+
+class ComparedToken(BaseModel):
+    """A token as the forward-only and the bidirectional model label it."""
+
+    text: str
+    start: int = Field(description="Character offset into the text (token index if pre-tokenized).")
+    end: int = Field(description="Offset one past the token's end.")
+    forward: TagScore = Field(description="The forward-only model: it read the words before only.")
+    bidirectional: TagScore = Field(description="The BiGRU: it read the whole sentence.")
+    changed: bool = Field(description="True where backward context changed the label.")
+
+
+class ComparedEntities(BaseModel):
+    """The entities each model finds in one input."""
+
+    forward: list[EntityOut]
+    bidirectional: list[EntityOut]
+
+
+class CompareResult(BaseModel):
+    """The two taggings of one input text or pre-tokenized sentence."""
+
+    tokens: list[ComparedToken]
+    entities: ComparedEntities
+    changed: int = Field(description="How many tokens backward context changed.")
+
+
+class CompareModels(BaseModel):
+    """The names of the two models compared."""
+
+    forward: str
+    bidirectional: str
+
+
+class CompareResponse(BaseModel):
+    """One result per input, in input order."""
+
+    models: CompareModels
+    device: str
+    results: list[CompareResult]

@@ -19,12 +19,18 @@ def serve(settings: Settings) -> None:
     import torch
     import uvicorn
 
-    from service.app import create_app, load_tagger
+    from service.app import create_app, load_forward, load_tagger
     from service.model_process import ModelProcess
 
     torch.set_num_threads(settings.torch_threads)
     tagger = load_tagger(settings)
-    app = create_app(settings, tagger)
+    try:
+        forward = None if settings.forward_model is None else load_forward(settings)
+    except Exception:
+        if isinstance(tagger, ModelProcess):
+            tagger.close()
+        raise
+    app = create_app(settings, tagger, forward)
     # The libraries (and the model, when it is loaded here) are 200-250k objects that live as
     # long as the process. Frozen, they are out of the garbage collector's sight. With the model
     # in this process, full collections had stopped the event loop for ~80 ms about twice a
@@ -40,8 +46,9 @@ def serve(settings: Settings) -> None:
             access_log=settings.access_log,
         )
     finally:
-        if isinstance(tagger, ModelProcess):
-            tagger.close()
+        for served in (tagger, forward):
+            if isinstance(served, ModelProcess):
+                served.close()
 
 
 def main(overrides: Mapping[str, Any] | None = None) -> int:
@@ -57,7 +64,8 @@ def main(overrides: Mapping[str, Any] | None = None) -> int:
     try:
         serve(settings)
     except ArtifactError as error:
-        print(f"bigru-ner serve: NER_MODEL: {error}", file=sys.stderr)
+        named = str(error).startswith("NER_FORWARD_MODEL")  # it names its own variable
+        print(f"bigru-ner serve: {'' if named else 'NER_MODEL: '}{error}", file=sys.stderr)
         return 2
     except ModelProcessError as error:
         print(f"bigru-ner serve: {error}", file=sys.stderr)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from model.artifact import DEFAULT_MODEL
+from model.artifact import DEFAULT_MODEL, FORWARD_MODEL
 
 ENV_PREFIX = "NER_"
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     model: Path = Field(DEFAULT_MODEL, validate_default=False)
     """Model directory to serve (``config.json``, ``vocab.json``, ``weights.safetensors``);
     the bundled BiGRU by default."""
+
+    forward_model: Path | None = Field(FORWARD_MODEL, validate_default=False)
+    """Forward-only model that ``POST /v1/compare`` and the page at ``/`` set against the served
+    one, to show what the backward direction changes (the bundled GRU by default); ``none``
+    turns the comparison off, and ``/v1/compare`` then answers 404 ``compare_disabled``."""
 
     device: str = "auto"
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -96,11 +101,18 @@ class Settings(BaseSettings):
     log_level: str = "info"
     """uvicorn's log level: critical, error, warning, info, debug or trace."""
 
-    @field_validator("model")
+    @field_validator("forward_model", mode="before")
     @classmethod
-    def _model_is_directory(cls, value: Path) -> Path:
-        # The bundled default is checked when it is loaded: it may not be installed yet.
-        if not value.is_dir():
+    def _none_turns_compare_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
+            return None
+        return value
+
+    @field_validator("model", "forward_model")
+    @classmethod
+    def _model_is_directory(cls, value: Path | None) -> Path | None:
+        # The bundled defaults are checked when they are loaded: they may not be installed yet.
+        if value is not None and not value.is_dir():
             raise ValueError(f"{value} is not a model directory")
         return value
 

@@ -1,4 +1,4 @@
-"""What one app holds at run time: its settings, metrics, model and batcher."""
+"""What one app holds at run time: its settings, metrics, models and their batchers."""
 
 from __future__ import annotations
 
@@ -12,19 +12,48 @@ from service.pipeline import ModelInfo, TaggerLike
 from service.settings import Settings
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A model being served: its tagger, its description and the batcher in front of it."""
+
+    tagger: TaggerLike | ModelProcess
+    info: ModelInfo
+    batcher: Batcher
+
+
 @dataclass
 class Service:
-    """The state of one app, kept in ``app.state.service``; the lifespan fills it in."""
+    """The state of one app, kept in ``app.state.service``; the lifespan fills it in.
+
+    ``main`` serves ``/v1/tag``; ``forward``, the forward-only model, is set against it by
+    ``/v1/compare`` when ``compare`` is on.
+    """
 
     settings: Settings
     metrics: Metrics
-    tagger: TaggerLike | ModelProcess | None = None
-    info: ModelInfo | None = None
-    batcher: Batcher | None = None
+    compare: bool = False
+    main: Served | None = None
+    forward: Served | None = None
     #: Tag requests in progress per client address.
     clients: Counter[str] = field(default_factory=Counter)
 
     @property
+    def tagger(self) -> TaggerLike | ModelProcess | None:
+        """The model that ``/v1/tag`` serves, once it is loaded."""
+        return None if self.main is None else self.main.tagger
+
+    @property
+    def info(self) -> ModelInfo | None:
+        """The description of the model that ``/v1/tag`` serves, once it is loaded."""
+        return None if self.main is None else self.main.info
+
+    @property
+    def batcher(self) -> Batcher | None:
+        """The batcher in front of the model that ``/v1/tag`` serves, once it is started."""
+        return None if self.main is None else self.main.batcher
+
+    @property
     def ready(self) -> bool:
-        """True once the model is loaded and the batcher runs, until shutdown begins."""
-        return self.info is not None and self.batcher is not None and self.batcher.running
+        """True once every model is loaded and its batcher runs, until shutdown begins."""
+        served = [self.main, self.forward] if self.compare else [self.main]
+        return all(s is not None and s.batcher.running for s in served)

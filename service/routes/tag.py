@@ -11,13 +11,14 @@ from fastapi import APIRouter, Body, Response
 from service import pipeline
 from service.deps import TagCallDep
 from service.schemas import TAG_REQUEST_EXAMPLES, ErrorResponse, TagRequest, TagResponse
+from service.state import Service
 
 router = APIRouter(tags=["tagging"])
 
 #: Requests up to this many characters are tokenized on the event loop (under ~10 ms).
 _INLINE_CHARS = 20_000
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
     413: {"model": ErrorResponse, "description": "Body, text count or a text over the limits."},
     415: {"model": ErrorResponse, "description": "The body is not declared as JSON."},
@@ -27,10 +28,22 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def decode(request: TagRequest, service: Service) -> list[pipeline.Document]:
+    """The request's documents (:func:`service.pipeline.decode`), timed; a large request is
+    tokenized in a worker thread."""
+    started = time.perf_counter()
+    if pipeline.characters(request) <= _INLINE_CHARS:
+        documents = pipeline.decode(request, service.settings)
+    else:  # tokenizing takes ~0.5 ms per 1000 characters: keep the event loop free meanwhile
+        documents = await asyncio.to_thread(pipeline.decode, request, service.settings)
+    service.metrics.preprocess_duration.observe(time.perf_counter() - started)
+    return documents
+
+
 @router.post(
     "/v1/tag",
     response_model=TagResponse,
-    responses=_ERRORS,
+    responses=ERRORS,
     summary="Tag named entities",
 )
 async def tag(
@@ -46,12 +59,7 @@ async def tag(
     service = call.service
     with call.admission:
         metrics = service.metrics
-        started = time.perf_counter()
-        if pipeline.characters(request) <= _INLINE_CHARS:
-            documents = pipeline.decode(request, service.settings)
-        else:  # tokenizing takes ~0.5 ms per 1000 characters: keep the event loop free meanwhile
-            documents = await asyncio.to_thread(pipeline.decode, request, service.settings)
-        metrics.preprocess_duration.observe(time.perf_counter() - started)
+        documents = await decode(request, service)
 
         predictions = await pipeline.predict(
             call.batcher, documents, service.settings.retry_after_s

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.deploy.support import free_port, serving
+from tests.deploy.support import bigru_ner_serve
 
 #: Settings that let a burst of requests overflow the queue, so that 503 and refusals show.
 SERVICE_ENV = {
@@ -24,19 +21,9 @@ SERVICE_ENV = {
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m model.cli serve`` with the bundled model on a free loopback port; its URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NER_")} | SERVICE_ENV
-    argv = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    log = tmp_path_factory.mktemp("service") / "service.log"
-    url = f"http://127.0.0.1:{port}"
-    with serving(argv, env, log, url + "/readyz", timeout=180, what="the service's /readyz"):
+    """``python -m model.cli serve`` with the bundled models on a free loopback port; its URL."""
+    with bigru_ner_serve(SERVICE_ENV, tmp_path_factory.mktemp("service") / "service.log") as url:
         yield url
-
-
-def metric_names(exposition: str) -> set[str]:
-    """Names of the samples in a Prometheus text exposition."""
-    return set(re.findall(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)", exposition, re.M))
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import socket
@@ -125,6 +126,20 @@ def serving(
         )
         assert process.poll() is None, exited_early(process, log)
         yield process
+
+
+@contextmanager
+def bigru_ner_serve(env: Mapping[str, str], log: Path) -> Iterator[str]:
+    """``python -m model.cli serve`` (the bundled models unless ``env`` names others) on a free
+    loopback port, with ``env`` as its only ``NER_*`` settings; its URL once ``/readyz`` is 200."""
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NER_")} | dict(env)
+    argv = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with serving(
+        argv, environment, log, url + "/readyz", timeout=180, what="the service's /readyz"
+    ):
+        yield url
 
 
 def exited_early(process: subprocess.Popen[bytes], log: Path) -> str:

@@ -21,7 +21,7 @@ PANELS = {
     "Tokens per second": {"ner_tokens_total"},
     "Queue depth and requests in flight": {"ner_queue_depth"},
     "Refused requests by reason": {"ner_rejected_total"},
-    "Backward-context changes": {"ner_backward_changes_total"},
+    "Backward-context changes": {"ner_backward_changes_total", "ner_compared_tokens_total"},
     "Model info": {"ner_model_info"},
 }
 

@@ -16,7 +16,6 @@ import httpx
 import pytest
 import yaml
 
-from tests.deploy.conftest import metric_names
 from tests.deploy.support import (
     ALERT_RULES,
     PROMETHEUS_CONFIG,
@@ -28,10 +27,6 @@ from tests.deploy.support import (
     tool,
     wait_for,
 )
-
-#: Metrics that the dashboard shows before the service exports them, each with the issue that
-#: adds it. Their expressions must parse; they may return nothing while the service lacks them.
-PENDING_METRICS = {"ner_backward_changes_total": "issue 4 (backward-context changes)"}
 
 #: Values for Grafana's variables: the rate window, and every replica.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$instance": ".*"}
@@ -145,10 +140,12 @@ def query(prometheus: str, expr: str) -> dict[str, Any]:
 
 
 def _traffic(service: str) -> None:
-    """Tag requests, answered and refused: 200s, a 415, a 413 and (the queue holds 4) 503s."""
+    """Tag and compare requests, answered and refused: 200s, a 415, a 413 and (the queue holds
+    4) 503s."""
     texts = ["Mary Rossi visited Oslo .", "Acme Corp hired John Smith in Paris ."]
     with httpx.Client(base_url=service, timeout=60) as client:
         assert client.post("/v1/tag", json={"texts": texts}).status_code == 200
+        assert client.post("/v1/compare", json={"texts": texts}).status_code == 200
         assert client.post("/v1/tag", content=b"text=Mary").status_code == 415
         assert client.post("/v1/tag", json={"texts": texts * 3}).status_code == 413
         statuses: set[int] = set()
@@ -173,13 +170,6 @@ def test_every_dashboard_and_alert_expression_returns_data(service: str, prometh
     _traffic(service)
     written, measured = alert_queries()
     queries = dashboard_queries() + measured
-    exported = metric_names(httpx.get(service + "/metrics", timeout=10).text)
-    tolerated = {
-        name for name, expr in queries if any(re.search(rf"\b{m}\b", expr) for m in PENDING_METRICS)
-    }
-    # The exception covers exactly the pending metrics' panels, and only while they are missing.
-    assert tolerated, "no query uses a pending metric: drop it from PENDING_METRICS"
-    assert not exported & PENDING_METRICS.keys(), "now exported: drop it from PENDING_METRICS"
     for name, expr in written:
         answer = query(prometheus, expr)
         assert answer["status"] == "success", f"{name}: {expr}\n{answer.get('error')}"
@@ -190,7 +180,7 @@ def test_every_dashboard_and_alert_expression_returns_data(service: str, prometh
         for name, expr in queries:
             answer = query(prometheus, expr)
             assert answer["status"] == "success", f"{name}: {expr}\n{answer.get('error')}"
-            if not answer["data"]["result"] and name not in tolerated:
+            if not answer["data"]["result"]:
                 empty[name] = expr
         return not empty
 

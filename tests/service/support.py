@@ -64,8 +64,10 @@ class StubTagger:
 
 
 def settings(**values: Any) -> Settings:
-    """Settings for tests: short waits unless asked, no environment needed."""
+    """Settings for tests: short waits and no forward model (no comparison) unless asked, no
+    environment needed."""
     values.setdefault("max_wait_ms", 2)
+    values.setdefault("forward_model", None)
     return Settings(**values)
 
 

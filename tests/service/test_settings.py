@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from model.artifact import FORWARD_MODEL
 from model.cli import main
 from service.settings import SettingsError, load_settings
 
@@ -81,3 +82,28 @@ def test_defaults_fit_a_small_cpu_machine(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("NER_MODEL_PROCESS", "false")
     settings = load_settings()
     assert settings.call_cost_on("cuda") == 50 and not settings.model_process
+
+
+@pytest.mark.parametrize("value", ["none", "off", ""])
+def test_compare_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    assert load_settings().forward_model == FORWARD_MODEL
+    monkeypatch.setenv("NER_FORWARD_MODEL", value)
+    assert load_settings().forward_model is None
+
+
+@pytest.mark.parametrize("forward", ["empty directory", "bidirectional"])
+def test_serve_stops_at_a_bad_forward_model(
+    forward: str,
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(
+        "NER_FORWARD_MODEL", str(tmp_path if forward == "empty directory" else tiny_model)
+    )
+    assert main(["serve", "--model", str(tiny_model), "--device", "cpu", "--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "NER_FORWARD_MODEL: " in error and "NER_MODEL" not in error.replace("NER_FORWARD", "")
+    if forward == "bidirectional":
+        assert "bidirectional, not forward-only" in error

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from model.tagger import Tagger
 from service.app import create_app
 from service.schemas import TagResponse
+from service.settings import Settings
 from tests.service.support import StubTagger, metric, serving, settings, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -107,34 +108,38 @@ def _post(body: bytes, content_type: str | None = "application/json") -> dict[st
     return {"content": body, "headers": headers}
 
 
-@pytest.mark.parametrize(
-    ("request_args", "status", "code"),
-    [
-        (_post(b'{"text": "a",'), 400, "invalid_json"),
-        (_post(b""), 400, "invalid_json"),
-        (_post(b'{"text": "\xff"}'), 400, "invalid_json"),
-        (_post(b'{"text": "a"}', "text/plain"), 415, "unsupported_media_type"),
-        (_post(b'{"text": "a"}', None), 415, "unsupported_media_type"),
-        (_post(b"{}"), 422, "invalid_request"),
-        (_post(b'["a"]'), 422, "invalid_request"),
-        (_post(b'{"text": 3}'), 422, "invalid_request"),
-        (_post(b'{"text": "a", "texts": ["b"]}'), 422, "invalid_request"),
-        (_post(b'{"txt": "a"}'), 422, "invalid_request"),
-        (_post(b'{"tokens": [["a", ""]]}'), 422, "invalid_request"),
-        (_post(b'{"tokens": ["a b"]}'), 422, "invalid_request"),
-        (_post(json.dumps({"texts": ["a"] * 5}).encode()), 413, "too_many_texts"),
-        (_post(json.dumps({"text": "a" * 101}).encode()), 413, "text_too_long"),
-        (_post(json.dumps({"tokens": [["a" * 60, "b" * 60]]}).encode()), 413, "text_too_long"),
-        (_post(json.dumps({"text": "Yes . " * 7}).encode()), 413, "too_many_sentences"),
-        (_post(json.dumps({"text": "a" * 99}).encode() + b" " * 200), 413, "body_too_large"),
-    ],
-)
+#: Bad bodies with the status and error code they get, under the limits of :func:`limited`.
+BAD_REQUESTS = [
+    (_post(b'{"text": "a",'), 400, "invalid_json"),
+    (_post(b""), 400, "invalid_json"),
+    (_post(b'{"text": "\xff"}'), 400, "invalid_json"),
+    (_post(b'{"text": "a"}', "text/plain"), 415, "unsupported_media_type"),
+    (_post(b'{"text": "a"}', None), 415, "unsupported_media_type"),
+    (_post(b"{}"), 422, "invalid_request"),
+    (_post(b'["a"]'), 422, "invalid_request"),
+    (_post(b'{"text": 3}'), 422, "invalid_request"),
+    (_post(b'{"text": "a", "texts": ["b"]}'), 422, "invalid_request"),
+    (_post(b'{"txt": "a"}'), 422, "invalid_request"),
+    (_post(b'{"tokens": [["a", ""]]}'), 422, "invalid_request"),
+    (_post(b'{"tokens": ["a b"]}'), 422, "invalid_request"),
+    (_post(json.dumps({"texts": ["a"] * 5}).encode()), 413, "too_many_texts"),
+    (_post(json.dumps({"text": "a" * 101}).encode()), 413, "text_too_long"),
+    (_post(json.dumps({"tokens": [["a" * 60, "b" * 60]]}).encode()), 413, "text_too_long"),
+    (_post(json.dumps({"text": "Yes . " * 7}).encode()), 413, "too_many_sentences"),
+    (_post(json.dumps({"text": "a" * 99}).encode() + b" " * 200), 413, "body_too_large"),
+]
+
+
+def limited(**values: Any) -> Settings:
+    """Settings with small limits, for :data:`BAD_REQUESTS`."""
+    return settings(max_texts=4, max_text_chars=100, max_body_bytes=200, max_queue=6, **values)
+
+
+@pytest.mark.parametrize(("request_args", "status", "code"), BAD_REQUESTS)
 async def test_bad_requests_get_a_fitting_4xx(
     stub: StubTagger, request_args: dict[str, Any], status: int, code: str
 ) -> None:
-    app = create_app(
-        settings(max_texts=4, max_text_chars=100, max_body_bytes=200, max_queue=6), stub
-    )
+    app = create_app(limited(), stub)
     async with serving(app) as client:
         response = await client.post("/v1/tag", **request_args)
         metrics = (await client.get("/metrics")).text
