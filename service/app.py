@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 
 from service.batching import Batcher
 from service.errors import install_error_handlers
+from service.guard import GuardMiddleware, document_guards
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from service.model_process import ModelProcess
@@ -85,10 +86,12 @@ def create_app(
         await batcher.start()
         service.batcher, service.info = batcher, info
         log.info("serving %s on %s", info.name, info.device)
+        stop_metrics = service.metrics.serve_apart(settings.host, settings.metrics_port)
         try:
             yield
         finally:
             await batcher.stop()  # readiness turns 503 at once; accepted sentences finish first
+            stop_metrics()
             if loaded_here and isinstance(served, ModelProcess):
                 served.close()
 
@@ -99,7 +102,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    routers = [module.router for module in (tag, models, health, metrics)]
+    routers = [module.router for module in (tag, models, health)]
+    if settings.metrics_enabled and settings.metrics_port is None:
+        routers.append(metrics.router)
     for router in routers:
         app.include_router(router)
     install_error_handlers(app, service.metrics)
@@ -107,5 +112,7 @@ def create_app(
         route.path for router in routers for route in router.routes if isinstance(route, APIRoute)
     ]
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(GuardMiddleware, service=service)
+    document_guards(app, service)
     app.add_middleware(RequestMetricsMiddleware, metrics=service.metrics, endpoints=endpoints)
     return app

@@ -23,8 +23,17 @@ class Service:
     batcher: Batcher | None = None
     #: Tag requests in progress per client address.
     clients: Counter[str] = field(default_factory=Counter)
+    #: ``/v1/*`` requests being handled (what a graceful shutdown waits for).
+    active: int = 0
+    #: Set when shutdown begins: readiness answers 503 and new work is refused.
+    draining: bool = False
 
     @property
     def ready(self) -> bool:
         """True once the model is loaded and the batcher runs, until shutdown begins."""
-        return self.info is not None and self.batcher is not None and self.batcher.running
+        return (
+            not self.draining
+            and self.info is not None
+            and self.batcher is not None
+            and self.batcher.running
+        )
