@@ -1,6 +1,6 @@
 """What every ``/v1/*`` request goes through, whatever its route: the API key, refusal while
-shutting down, the request deadline and the client's disconnect, and the count of requests in
-progress that a graceful shutdown waits for.
+shutting down or while the queue is full, the request deadline and the client's disconnect,
+and the count of requests in progress that a graceful shutdown waits for.
 
 It is ASGI middleware rather than a dependency so that it covers routes added later without
 their knowing, and so that it can end a request whose client has gone: uvicorn does not cancel
@@ -47,6 +47,13 @@ class GuardMiddleware:
         if self.service.draining:
             message = "the server is shutting down"
             await self._refuse(scope, send, 503, "not_ready", message, settings.retry_after_s)
+            return
+        batcher = self.service.batcher
+        if scope["method"] == "POST" and batcher is not None and batcher.depth >= batcher.max_queue:
+            # Shed load before reading or parsing the body: under overload, refusals must cost
+            # the server little, or they take the CPU that the accepted requests need.
+            message = f"{batcher.depth} sentences already wait for the model"
+            await self._refuse(scope, send, 503, "queue_full", message, settings.retry_after_s)
             return
         self.service.active += 1
         try:
