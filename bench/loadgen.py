@@ -215,10 +215,10 @@ async def open_loop(
     return calls, skipped
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) in milliseconds; NaN without values."""
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (1-99) in milliseconds, rounded to 0.1; None without values."""
     if not values:
-        return float("nan")
+        return None
     if len(values) == 1:
-        return values[0] * 1000
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
+        return round(values[0] * 1000, 1)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000, 1)

@@ -32,11 +32,11 @@ def summary(calls: list[Call], skipped: int = 0) -> dict[str, object]:
         "requests": len(calls),
         "statuses": dict(Counter(c.status for c in calls)),
         "client_skipped": skipped,
-        "accepted_p50_ms": round(percentile(ok, 50), 1),
-        "accepted_p99_ms": round(percentile(ok, 99), 1),
-        "accepted_max_ms": round(max(ok, default=float("nan")) * 1000, 1),
-        "refused_p50_ms": round(percentile([c.seconds for c in refused], 50), 1),
-        "refused_p99_ms": round(percentile([c.seconds for c in refused], 99), 1),
+        "accepted_p50_ms": percentile(ok, 50),
+        "accepted_p99_ms": percentile(ok, 99),
+        "accepted_max_ms": round(max(ok) * 1000, 1) if ok else None,
+        "refused_p50_ms": percentile([c.seconds for c in refused], 50),
+        "refused_p99_ms": percentile([c.seconds for c in refused], 99),
         "refused_without_retry_after": sum(not c.retry_after for c in refused),
     }
 
@@ -95,7 +95,11 @@ def main() -> int:
             **summary(calls, skipped),
             "recovered_after_s": recovery_seconds(calls),
         }
-        result["rss_mib"] = {"before": rss_before, "peak": peak.peak, "after": rss_mib(pid)}
+        after = rss_mib(pid)
+        result["rss_mib"] = {
+            k: round(v, 1)
+            for k, v in [("before", rss_before), ("peak", peak.peak), ("after", after)]
+        }
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -40,26 +40,31 @@ class GuardMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
             await self.app(scope, receive, send)
             return
-        settings = self.service.settings
-        if self._key is not None and not _authorized(scope, self._key):
-            await self._refuse(scope, send, 401, "unauthorized", "a valid API key is required")
-            return
-        if self.service.draining:
-            message = "the server is shutting down"
-            await self._refuse(scope, send, 503, "not_ready", message, settings.retry_after_s)
-            return
-        batcher = self.service.batcher
-        if scope["method"] == "POST" and batcher is not None and batcher.depth >= batcher.max_queue:
-            # Shed load before reading or parsing the body: under overload, refusals must cost
-            # the server little, or they take the CPU that the accepted requests need.
-            message = f"{batcher.depth} sentences already wait for the model"
-            await self._refuse(scope, send, 503, "queue_full", message, settings.retry_after_s)
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await self._refuse(scope, send, *refusal)
             return
         self.service.active += 1
         try:
             await self._guarded(scope, receive, send)
         finally:
             self.service.active -= 1
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str, int | None] | None:
+        """Why the request is refused before it is read, if it is: (status, code, message,
+        Retry-After)."""
+        retry_after = self.service.settings.retry_after_s
+        if self._key is not None and not _authorized(scope, self._key):
+            return 401, "unauthorized", "a valid API key is required", None
+        if self.service.draining:
+            return 503, "not_ready", "the server is shutting down", retry_after
+        batcher = self.service.batcher
+        if scope["method"] == "POST" and batcher is not None and batcher.depth >= batcher.max_queue:
+            # Shed load before the body is read or parsed: under overload, refusals must cost
+            # the server little, or they take the CPU that the accepted requests need.
+            message = f"{batcher.depth} sentences already wait for the model"
+            return 503, "queue_full", message, retry_after
+        return None
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the route under the deadline, cut short if the client disconnects first."""
