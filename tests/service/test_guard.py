@@ -71,7 +71,7 @@ async def test_past_the_deadline_the_answer_is_504_and_the_work_is_withdrawn(
         waited = time.monotonic() - started
         assert service.batcher.depth == 0  # nothing left waiting for the model
         in_model = await held  # its batch is still in the model: it times out as well
-        assert service.active == 0
+        assert service.active == 0 and not service.clients  # no place held for them
         stub.gate.set()
         after = await client.post("/v1/tag", json={"text": "after"})
         metrics = (await client.get("/metrics")).text
@@ -107,7 +107,7 @@ def test_clients_that_disconnect_leave_no_work_behind(stub: StubTagger) -> None:
                     assert (await held).status_code == 200
 
             asyncio.run(leave_early())
-            assert service.active == 0
+            assert service.active == 0 and not service.clients
             metrics = patient.get("/metrics").text
     assert stub.batches == [[["held"]]]
     assert metric(metrics, "ner_rejected_total", reason="client_disconnected") == 3
