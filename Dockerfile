@@ -16,12 +16,12 @@ ENV PATH=/opt/venv/bin:$PATH
 RUN pip install --no-cache-dir --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" \
         "torch==${TORCH_VERSION}"
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY model ./model
 COPY service ./service
 # A regular (not editable) install: the package and the bundled models land in the venv, and
-# the source tree stays in this stage.
-RUN pip install --no-cache-dir .
+# the source tree stays in this stage. Every dependency at the version in constraints.txt.
+RUN pip install --no-cache-dir -c constraints.txt .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 RUN groupadd --system --gid 10001 ner \

@@ -12,11 +12,12 @@ $(BIN)/python:
 	# torch first and pinned: an unpinned torch pulls the CUDA build.
 	$(BIN)/pip install -q $(TORCH)
 
+# Dependencies at the versions pinned in constraints.txt (the image installs the same).
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -c constraints.txt -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,train]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,train]'
 
 serve: install
 	$(BIN)/bigru-ner serve --host $${NER_HOST:-127.0.0.1} --port $${NER_PORT:-8000}

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from model.artifact import ArtifactError
 from service.batching import Batcher
 from service.errors import install_error_handlers
+from service.guard import GuardMiddleware, document_guards
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from service.model_process import ModelProcess
@@ -158,7 +159,11 @@ def create_app(
             log.info("serving %s on %s", info.name, info.device)
             if service.forward is not None:
                 log.info("comparing it with %s", service.forward.info.name)
-            yield
+            stop_metrics = meters.serve_apart(settings.host, settings.metrics_port)
+            try:
+                yield
+            finally:
+                stop_metrics()
 
     app = FastAPI(
         title="bigru-ner",
@@ -167,7 +172,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    routers = [module.router for module in (tag, compare, models, health, metrics, page)]
+    routers = [module.router for module in (tag, compare, models, health, page)]
+    if settings.metrics_enabled and settings.metrics_port is None:
+        routers.append(metrics.router)
     for router in routers:
         app.include_router(router)
     page.mount_static(app)
@@ -176,5 +183,7 @@ def create_app(
         route.path for router in routers for route in router.routes if isinstance(route, APIRoute)
     ]
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(GuardMiddleware, service=service)
+    document_guards(app, service)
     app.add_middleware(RequestMetricsMiddleware, metrics=service.metrics, endpoints=endpoints)
     return app

@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -78,6 +79,33 @@ class _Item:
     enqueued: float = field(default_factory=time.perf_counter)
 
 
+class _Pending(asyncio.Queue[_Item]):
+    """The queue of sentences waiting for the model, from which a caller that leaves (its
+    client disconnected, or its deadline passed) takes its sentences back: none is computed
+    for nobody, and none holds a place that another request could use."""
+
+    def _init(self, maxsize: int) -> None:
+        self._items: deque[_Item] = deque()
+        self._queue = self._items  # what asyncio.Queue's own methods (qsize, empty) read
+
+    def _put(self, item: _Item) -> None:
+        self._items.append(item)
+
+    def _get(self) -> _Item:
+        return self._items.popleft()
+
+    def withdraw(self, items: Collection[_Item]) -> None:
+        """Remove those of ``items`` that still wait, and count them done for :meth:`join`."""
+        leaving = {id(item) for item in items}
+        kept = [item for item in self._items if id(item) not in leaving]
+        removed = len(self._items) - len(kept)
+        if removed:
+            self._items.clear()
+            self._items.extend(kept)
+        for _ in range(removed):
+            self.task_done()
+
+
 class Batcher:
     """Collects sentences into batches for ``predict`` and routes the results back.
 
@@ -114,7 +142,7 @@ class Batcher:
         self._synchronize = synchronize
         self._on_batch = on_batch
         # Created in start(): an asyncio.Queue binds to the loop it is first used in.
-        self._queue: asyncio.Queue[_Item] | None = None
+        self._queue: _Pending | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._carry: _Item | None = None
@@ -135,7 +163,7 @@ class Batcher:
         """Create the queue and start the background task in the running loop."""
         if self._task is not None:
             raise RuntimeError("batcher already started")
-        self._queue = asyncio.Queue(maxsize=self.max_queue)
+        self._queue = _Pending(maxsize=self.max_queue)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner-model")
         self._task = asyncio.create_task(self._run(), name="ner-batcher")
         self._accepting = True
@@ -167,19 +195,33 @@ class Batcher:
             raise TooManySentences(
                 f"{len(work)} sentences, but at most {self.max_queue} can wait for the model"
             )
-        if self._queue.qsize() + len(work) > self.max_queue:
-            raise QueueFull(f"{self._queue.qsize()} sentences already wait for the model")
+        if self.depth + len(work) > self.max_queue:  # a carried-over sentence waits too
+            raise QueueFull(f"{self.depth} sentences already wait for the model")
         loop = asyncio.get_running_loop()
         items = [_Item(list(sentences[i]), loop.create_future()) for i in work]
         for item in items:  # no await in between: the whole request fits, checked above
             self._queue.put_nowait(item)
-        outcomes = await asyncio.gather(*(item.future for item in items), return_exceptions=True)
+        try:
+            outcomes = await asyncio.gather(
+                *(item.future for item in items), return_exceptions=True
+            )
+        except asyncio.CancelledError:  # the caller left: its futures are cancelled with it
+            self._withdraw(items)
+            raise
         results = [Prediction([], []) for _ in sentences]
         for i, outcome in zip(work, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 raise outcome
             results[i] = outcome
         return results
+
+    def _withdraw(self, items: list[_Item]) -> None:
+        """Take a leaving caller's sentences out of the queue (and out of the carry-over)."""
+        assert self._queue is not None
+        if self._carry is not None and any(item is self._carry for item in items):
+            self._carry = None
+            self._queue.task_done()
+        self._queue.withdraw(items)
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -8,6 +8,7 @@ end-to-end (``ner_request_duration_seconds``), queue (``ner_queue_wait_seconds``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from prometheus_client import (
@@ -17,9 +18,12 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 
 from service.batching import BatchReport
+
+log = logging.getLogger(__name__)
 
 #: 0.1 ms .. 10 s, roughly three buckets a decade.
 LATENCY_BUCKETS = (
@@ -179,3 +183,20 @@ class Metrics:
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
+
+    def serve_apart(self, host: str, port: int | None) -> Callable[[], None]:
+        """Serve the registry on a port of its own (None: nothing to do); returns how to stop.
+
+        Scrapers then reach the metrics without reaching the API, and the API's port does not
+        expose them."""
+        if port is None:
+            return lambda: None
+        server, thread = start_http_server(port, addr=host, registry=self.registry)
+        log.info("metrics on http://%s:%d/metrics", host, server.server_port)
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+        return stop

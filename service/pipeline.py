@@ -7,6 +7,7 @@ tests can serve a stub.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +28,8 @@ from service.batching import (
 from service.errors import ServiceError
 from service.schemas import TagRequest
 from service.settings import Settings
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class HasParameters(Protocol):
@@ -131,8 +134,15 @@ def _check_limits(texts: Sequence[str], field: str, settings: Settings) -> None:
             413, "too_many_texts", f"{len(texts)} items in '{field}', at most {settings.max_texts}"
         )
     for i, text in enumerate(texts):
+        where = field if field == "text" else f"{field}[{i}]"
+        # JSON can spell half a UTF-16 pair (\ud800); such text has no UTF-8 form to answer in.
+        if surrogate := _LONE_SURROGATE.search(text):
+            raise ServiceError(
+                422,
+                "invalid_request",
+                f"'{where}' holds a lone surrogate (U+{ord(surrogate[0]):04X}): not valid Unicode",
+            )
         if len(text) > settings.max_text_chars:
-            where = field if field == "text" else f"{field}[{i}]"
             raise ServiceError(
                 413,
                 "text_too_long",

@@ -21,6 +21,7 @@ def serve(settings: Settings) -> None:
 
     from service.app import create_app, load_forward, load_tagger
     from service.model_process import ModelProcess
+    from service.shutdown import DrainingServer
 
     torch.set_num_threads(settings.torch_threads)
     tagger = load_tagger(settings)
@@ -37,14 +38,17 @@ def serve(settings: Settings) -> None:
     # second under load; without it, one still takes ~40 ms.
     gc.collect()
     gc.freeze()
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        # The requests were drained already; this bounds what is left (a scrape, say).
+        timeout_graceful_shutdown=5,
+    )
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=settings.access_log,
-        )
+        DrainingServer(config, app.state.service, settings.shutdown_grace_s).run()
     finally:
         for served in (tagger, forward):
             if isinstance(served, ModelProcess):

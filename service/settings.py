@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.artifact import DEFAULT_MODEL, FORWARD_MODEL
@@ -84,6 +84,25 @@ class Settings(BaseSettings):
 
     retry_after_s: int = Field(1, ge=0)
     """Seconds sent in ``Retry-After`` with 429 and 503 answers."""
+
+    api_key: SecretStr | None = Field(None, min_length=1)
+    """When set, every ``/v1/*`` request must carry it, as ``Authorization: Bearer <key>`` or
+    ``X-API-Key: <key>`` (401 otherwise); health probes and ``/metrics`` stay open."""
+
+    request_timeout_s: float | None = Field(None, gt=0)
+    """Longest a ``/v1/*`` request may take: past it the answer is 504 and its sentences are
+    taken out of the queue. Unset: no deadline."""
+
+    shutdown_grace_s: float = Field(25.0, ge=0)
+    """On SIGTERM, how long accepted requests get to finish (readiness answers 503 and new
+    requests are refused meanwhile) before the server stops anyway."""
+
+    metrics_enabled: bool = True
+    """Serve ``GET /metrics``; ``false`` serves no metrics at all."""
+
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    """Serve the metrics on this port of ``host`` instead of on the API's port (which then
+    has no ``/metrics``); 0 picks a free one. Unset: on the API's port."""
 
     torch_threads: int = Field(1, ge=1)
     """CPU threads of the model (``torch.set_num_threads``). One by default: its operations

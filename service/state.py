@@ -36,6 +36,10 @@ class Service:
     forward: Served | None = None
     #: Tag requests in progress per client address.
     clients: Counter[str] = field(default_factory=Counter)
+    #: ``/v1/*`` requests being handled (what a graceful shutdown waits for).
+    active: int = 0
+    #: Set when shutdown begins: readiness answers 503 and new work is refused.
+    draining: bool = False
 
     @property
     def tagger(self) -> TaggerLike | ModelProcess | None:
@@ -56,4 +60,4 @@ class Service:
     def ready(self) -> bool:
         """True once every model is loaded and its batcher runs, until shutdown begins."""
         served = [self.main, self.forward] if self.compare else [self.main]
-        return all(s is not None and s.batcher.running for s in served)
+        return not self.draining and all(s is not None and s.batcher.running for s in served)

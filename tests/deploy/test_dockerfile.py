@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 from model.artifact import DEFAULT_MODEL
@@ -122,3 +124,31 @@ def test_container_command_becomes_ready_and_its_healthcheck_agrees(tmp_path: Pa
         assert answers(f"http://127.0.0.1:{port}/healthz")
         assert healthy()
     assert not healthy(), "the HEALTHCHECK passes with nothing listening"
+
+
+def _pins() -> dict[str, str]:
+    """``name: version`` of each line of constraints.txt (names normalised as pip does)."""
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep, f"not pinned: {line}"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return pins
+
+
+def test_image_and_make_install_every_dependency_at_a_pinned_version() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"RUN pip install [^\n]*-c constraints\.txt \.", text)
+    assert (ROOT / "Makefile").read_text().count("-c constraints.txt") == 2
+    pins = _pins()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted += extra
+    for requirement in wanted:
+        name = re.sub(r"[-_.]+", "-", re.split(r"[<>=!~;\[ ]", requirement)[0]).lower()
+        assert name in pins, f"{name} is not in constraints.txt"
+    # The pins are what this environment runs: the file is not stale.
+    for name, version in pins.items():
+        assert metadata.version(name).split("+")[0] == version, name

@@ -311,10 +311,37 @@ async def test_caller_that_left_is_not_computed(stub: StubTagger) -> None:
         kept = asyncio.create_task(batcher.submit([["kept"]]))
         await wait_until(lambda: batcher.depth == 2)
         gone.cancel()
+        await wait_until(lambda: batcher.depth == 1)  # withdrawn at once, model still busy
         stub.gate.set()
         await held
         await kept
     assert [b[0] for b in stub.batches] == [["held"], ["kept"]]
+
+
+async def test_callers_that_leave_free_their_places_and_leave_nothing_behind(
+    stub: StubTagger,
+) -> None:
+    stub.gate.clear()
+    async with running(stub, max_batch_size=4, max_batch_tokens=4, max_queue=3) as batcher:
+        # Queued in the same step: A's two sentences fill the token budget, so the batcher
+        # holds B's back (carried over to the next batch) while A is in the model.
+        held = asyncio.create_task(batcher.submit([sentence(2), sentence(2)]))
+        carried = asyncio.create_task(batcher.submit([sentence(2)]))
+        await wait_until(lambda: stub.batches)
+        queued = asyncio.create_task(batcher.submit([sentence(1), sentence(1)]))
+        await wait_until(lambda: batcher.depth == 3)
+        with pytest.raises(QueueFull):
+            await batcher.submit([["x"]])
+        carried.cancel()
+        queued.cancel()
+        await asyncio.gather(carried, queued, return_exceptions=True)
+        assert batcher.depth == 0  # nothing waits for callers that left, model still busy
+        fits = asyncio.create_task(batcher.submit([["y"]] * 3))  # their places are free
+        await wait_until(lambda: batcher.depth == 3)
+        stub.gate.set()
+        async with asyncio.timeout(10):
+            assert len(await held) == 2 and len(await fits) == 3
+    assert [[len(s) for s in b] for b in stub.batches] == [[2, 2], [1, 1, 1]]
 
 
 async def test_submit_before_start_is_refused(stub: StubTagger) -> None:

@@ -72,7 +72,6 @@ def test_serves_the_model_over_loopback(
     assert metric(metrics, "ner_tokens_total") == 5
 
     process.send_signal(signal.SIGTERM)  # what an orchestrator sends: shut down cleanly
-    # uvicorn re-raises the signal once it has shut down, so that its exit status tells.
-    assert process.wait(timeout=60) in {0, -signal.SIGTERM}
+    assert process.wait(timeout=60) == 0  # drained, then a clean exit
     log = "".join(lines.get() for _ in range(lines.qsize()))
     assert "Application shutdown complete" in log

@@ -45,12 +45,23 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ("NER_DEVICE", "cuda:x"),
         ("NER_MODEL", "/no/such/model"),
         ("NER_LOG_LEVEL", "loud"),
+        ("NER_REQUEST_TIMEOUT_S", "0"),
+        ("NER_SHUTDOWN_GRACE_S", "-1"),
+        ("NER_METRICS_ENABLED", "maybe"),
+        ("NER_METRICS_PORT", "70000"),
     ],
 )
 def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=f"{variable}: .*{value}"):
         load_settings()
+
+
+def test_the_api_key_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NER_API_KEY", "s3cret-key")
+    settings = load_settings()
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "s3cret-key"
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.model_dump())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
