@@ -18,7 +18,7 @@ from model.artifact import DEFAULT_MODEL
 ENV_PREFIX = "NER_"
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 #: Default of ``call_cost_tokens`` on CPU, in padded tokens (see the field).
-CPU_CALL_COST_TOKENS = 300
+CPU_CALL_COST_TOKENS = 1000
 
 
 class SettingsError(ValueError):
@@ -53,9 +53,11 @@ class Settings(BaseSettings):
     call_cost_tokens: int | None = Field(None, ge=0)
     """What one model call costs, counted in padded tokens. The model pads each call to its
     longest sentence, so a batch is cut into groups of similar length, one call each, wherever
-    the padding saved is worth more than the extra calls. Unset: 300 on CPU (measured with the
-    bundled BiGRU: batches of 32 test sentences take ~15% less time, of 64 ~25%); on CUDA,
-    where padding is nearly free, batches stay whole (not measured there)."""
+    the padding saved is worth more than the extra calls. Unset: 1000 on CPU, which only cuts
+    off rare long sentences: the character CNN skips padding and the GRU runs packed, so a
+    cut mostly adds GRU steps (at 300 the model took ~20% more CPU per request under load than
+    whole batches); on CUDA, where padding is nearly free, batches stay whole (not measured
+    there)."""
 
     max_wait_ms: float = Field(5.0, ge=0, le=10_000)
     """How long a batch may wait for more sentences after its first one, in milliseconds."""
