@@ -79,7 +79,7 @@ class CharCNN(nn.Module):
     """Max-pooled convolution over each word's characters (Ma & Hovy 2016)."""
 
     #: What one convolution call costs, in padded character positions (measured on CPU).
-    call_cost_chars = 100
+    call_cost_chars = 300
 
     def __init__(self, config: TaggerConfig) -> None:
         super().__init__()
