@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -42,6 +43,7 @@ from model.data import read_conll
 from model.tagger import Tagger
 
 SECTIONS = ("model", "inprocess", "http")
+SERVERS = ("batched", "unbatched", "litserve", "fastapi")
 RESULTS = Path(__file__).with_name("results") / "peers.json"
 
 
@@ -102,13 +104,17 @@ def _http(sentences: list[list[str]], args: argparse.Namespace) -> dict[str, Any
                 f"{many} sentences x {args.multi_connections}", multi, args.multi_connections, many
             )
         )
-        tuning, best = _tune_litserve(single, load, args)
-        servers: list[Server] = [
-            service("service batched", {}),
-            service("service unbatched", {"NER_MAX_BATCH_SIZE": "1"}),
-            litserve(*best),
-            plain_fastapi(),
-        ]
+        tuning: list[dict[str, Any]] = []
+        servers: list[Server] = []
+        if "batched" in args.servers:
+            servers.append(service("service batched", {}))
+        if "unbatched" in args.servers:
+            servers.append(service("service unbatched", {"NER_MAX_BATCH_SIZE": "1"}))
+        if "litserve" in args.servers:
+            tuning, best = _tune_litserve(single, load, args)
+            servers.append(litserve(*best))
+        if "fastapi" in args.servers:
+            servers.append(plain_fastapi())
         results: list[HttpResult] = []
         for server in servers:
             results += run_server(server, workloads, load)
@@ -155,12 +161,15 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
-def _names(text: str) -> list[str]:
-    names = text.split(",")
-    unknown = set(names) - set(SECTIONS)
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown sections {sorted(unknown)}")
-    return names
+def _names(known: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        names = text.split(",")
+        unknown = set(names) - set(known)
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown: {sorted(unknown)}")
+        return names
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:

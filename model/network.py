@@ -171,9 +171,12 @@ class TaggerNetwork(nn.Module):
         x = self.dropout(x)
         packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.gru(packed)
-        h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))  # (B, T, H)
-        emissions: torch.Tensor = self.project(self.dropout(h))  # (B, T, K)
-        return emissions
+        # Scored while packed and padded after: padding then copies K scores a position, not
+        # H hidden units. Padding positions score 0; the CRF and the loss mask them out.
+        scored = out._replace(data=self.project(self.dropout(out.data)))  # (N, K)
+        emissions: torch.Tensor
+        emissions, _ = pad_packed_sequence(scored, batch_first=True, total_length=x.size(1))
+        return emissions  # (B, T, K)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Training loss: CRF negative log-likelihood, or token cross-entropy without a CRF."""
