@@ -80,6 +80,8 @@ class HttpResult:
     sentences_per_request: int
     requests: int
     errors: int
+    #: wrk's error counts by kind: connect, read, write, status (not 2xx/3xx), timeout.
+    error_kinds: dict[str, int]
     seconds: float
     requests_per_s: float
     words_per_s: float
@@ -121,6 +123,7 @@ def _result(
         sentences_per_request=work.sentences_per_request,
         requests=report.requests,
         errors=sum(report.errors.values()),
+        error_kinds={kind: n for kind, n in report.errors.items() if n},
         seconds=round(report.seconds, 2),
         requests_per_s=round(report.requests / report.seconds, 1),
         words_per_s=round(report.words_per_s, 1),

@@ -106,10 +106,11 @@ def _http(sentences: list[list[str]], args: argparse.Namespace) -> dict[str, Any
         )
         tuning: list[dict[str, Any]] = []
         servers: list[Server] = []
+        env = dict(item.split("=", 1) for item in args.service_env)
         if "batched" in args.servers:
-            servers.append(service("service batched", {}))
+            servers.append(service("service batched", env))
         if "unbatched" in args.servers:
-            servers.append(service("service unbatched", {"NER_MAX_BATCH_SIZE": "1"}))
+            servers.append(service("service unbatched", {**env, "NER_MAX_BATCH_SIZE": "1"}))
         if "litserve" in args.servers:
             tuning, best = _tune_litserve(single, load, args)
             servers.append(litserve(*best))
@@ -176,12 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--data", required=True, help="CoNLL-2003 file whose sentences are used (test.txt)")
-    add(
-        "--sections",
-        type=lambda s: s.split(","),
-        default=list(SECTIONS),
-        help="model,inprocess,http",
-    )
+    add("--sections", type=_names(SECTIONS), default=list(SECTIONS), help=",".join(SECTIONS))
+    add("--servers", type=_names(SERVERS), default=list(SERVERS), help=",".join(SERVERS))
     add("--threads", type=int, default=1, help="torch intra-op threads, everywhere")
     add("--batch-sizes", type=_ints, default=[1, 8, 64, 256], help="model section")
     add("--model-seconds", type=float, default=5.0, help="model section: seconds per batch size")
@@ -193,6 +190,13 @@ def _parser() -> argparse.ArgumentParser:
     add("--duration", type=float, default=20.0, help="measured seconds per server and load")
     add("--warmup", type=float, default=3.0, help="unmeasured seconds before each")
     add("--wrk-threads", type=int, default=1)
+    add(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NER_X=V",
+        help="setting for the service (repeatable); unbatched adds NER_MAX_BATCH_SIZE=1",
+    )
     add(
         "--litserve-batch",
         default="8:0.002,32:0.005,64:0.01",

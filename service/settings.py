@@ -43,10 +43,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     """TCP port to listen on; 0 lets the system pick a free one (logged at start)."""
 
-    max_batch_size: int = Field(32, ge=1)
-    """Most sentences tagged in one model call; 1 turns dynamic batching off."""
+    max_batch_size: int = Field(128, ge=1)
+    """Most sentences tagged in one model call; 1 turns dynamic batching off. Requests of many
+    sentences fill large batches, which cost less per sentence (32 sentences a request, 16
+    connections: 51.5k words/s at 128 against 36.6k at 32, with a lower p99); one-sentence
+    requests still come in batches of about half the open connections."""
 
-    max_batch_tokens: int = Field(4096, ge=1)
+    max_batch_tokens: int = Field(16384, ge=1)
     """Token budget of one batch, counted with padding (sentences x longest sentence). A
     sentence longer than the budget runs in a batch of its own."""
 
