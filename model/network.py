@@ -171,10 +171,14 @@ class TaggerNetwork(nn.Module):
         x = self.dropout(x)
         packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.gru(packed)
-        # Scored while packed and padded after: padding then copies K scores a position, not
-        # H hidden units. Padding positions score 0; the CRF and the loss mask them out.
-        scored = out._replace(data=self.project(self.dropout(out.data)))  # (N, K)
         emissions: torch.Tensor
+        if self.training:  # locked dropout draws its masks per sentence: (B, T, H) it needs
+            h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+            emissions = self.project(self.dropout(h))  # (B, T, K)
+            return emissions
+        # Scored while packed and padded after: padding then copies K scores a position, not
+        # H hidden units. Padding positions score 0; the CRF masks them out.
+        scored = out._replace(data=self.project(out.data))  # (N, K)
         emissions, _ = pad_packed_sequence(scored, batch_first=True, total_length=x.size(1))
         return emissions  # (B, T, K)
 

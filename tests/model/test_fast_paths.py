@@ -8,6 +8,7 @@ each is checked against a plain reference written out in the test.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -100,3 +101,27 @@ def test_batched_tags_equal_the_reference_on_the_fixture_corpus(
         tags, _ = predict(network, vocab, sentences, batch_size=batch_size)
         with torch.inference_mode():
             assert tags == [reference_tags(network, vocab, s) for s in sentences]
+
+
+def small_network(**overrides: Any) -> tuple[TaggerNetwork, Vocab]:
+    vocab = Vocab(["<pad>", "<unk>", "paris", "the"], ["<pad>", "<unk>", *"Paristhe."], ["O", "B"])
+    torch.manual_seed(0)
+    config = TaggerConfig(4, len(vocab.chars), num_tags=2, hidden=5, **overrides)
+    return TaggerNetwork(config), vocab
+
+
+def test_packed_scoring_in_inference_equals_padded_scoring_in_training() -> None:
+    network, vocab = small_network(dropout=0.0)
+    batch = encode([["Paris", "the", "."], ["the"]], vocab, 32)
+    trained = network.train()(batch)
+    inferred = network.eval()(batch)
+    assert torch.allclose(trained[batch.mask], inferred[batch.mask], atol=1e-6)
+
+
+def test_training_with_locked_dropout_takes_a_step() -> None:
+    network, vocab = small_network(dropout=0.5, locked_dropout=True)
+    batch = encode([["Paris", "the", "."], ["the"]], vocab, 32)
+    batch.tags = torch.tensor([[1, 0, 0], [0, 0, 0]])
+    loss = network.train().loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and network.project.weight.grad is not None
