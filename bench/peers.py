@@ -37,7 +37,7 @@ from inprocess import InProcess, ours, spacy_ner
 from inprocess import measure as measure_inprocess
 from loadgen import Load, detokenize, machine, write_bodies, wrk_version
 from model_speed import measure as measure_model
-from report import print_report, targets
+from report import print_report, ratios, targets
 
 from model.data import read_conll
 from model.tagger import Tagger
@@ -78,6 +78,7 @@ def main() -> None:
     if "http" in args.sections:
         report.update(_http(sentences, args))
     report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["ratios"] = ratios(report)
     report["targets"] = targets(report)
     print_report(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +122,7 @@ def _http(sentences: list[list[str]], args: argparse.Namespace) -> dict[str, Any
             results += run_server(server, workloads, load)
     return {
         "http": [asdict(r) for r in results],
+        "service_env": env,
         "litserve_tuning": tuning,
         "wrk": wrk_version(),
     }

@@ -154,7 +154,6 @@ def print_report(report: dict[str, Any]) -> None:
                 for r in report["http"]
             ],
         )
-        report["ratios"] = ratios(report)
         _table(
             "Service batched against the others (words/s ratio)",
             ["load", "against", "ratio", "our p99", "their p99"],
