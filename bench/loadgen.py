@@ -1,57 +1,60 @@
-"""Shared by the overload and soak scripts: start ``bigru-ner serve``, drive it at a fixed
-request rate (open loop: requests go out on schedule whether or not earlier ones were
-answered, as real clients do), and read its resident memory.
+"""What the HTTP benchmarks share: request bodies from CoNLL-2003, servers started on loopback,
+``wrk`` as the load generator, and the machine's description.
 
-Each request is one text of several made-up sentences, so that a few hundred requests a
-second are several times what the model can tag: a Python client can keep that pace without
-taking the CPU the server needs (wrk cannot tell 503 latencies from 200 ones, and keeps
-no schedule).
+wrk is a separate C process, so that the load generator does not compete with the server for
+the GIL; ``tag_requests.lua`` posts one JSON body per request from a file of bodies, and
+prints its counts and latency percentiles as one JSON line.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import json
 import os
-import random
+import platform
+import re
+import signal
 import socket
-import statistics
 import subprocess
-import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
-T = TypeVar("T")
-
-_NAMES = ["Mary Rossi", "Kofi Berg", "Acme Corp", "Olga Lund", "Initech", "Lima", "Oslo"]
-_VERBS = ["visited", "met", "hired", "left", "called", "praised", "sued"]
+SCRIPT = Path(__file__).with_name("tag_requests.lua")
+_NO_SPACE_BEFORE = {",", ".", ")", ":", ";", "?", "!", "%", "'s", "n't", "'re", "'ll", "'ve"}
 
 
-def text(sentences: int, rng: random.Random) -> str:
-    """A made-up text of ``sentences`` sentences of 12-14 tokens."""
-    out = []
-    for _ in range(sentences):
-        a, b = rng.sample(_NAMES, 2)
-        out.append(
-            f"{a} {rng.choice(_VERBS)} {b} in the spring of {rng.randint(1990, 2020)} "
-            f"after a long and quiet week ."
-        )
-    return " ".join(out)
+def detokenize(tokens: Sequence[str]) -> str:
+    """Natural text from CoNLL tokens: no space before closing punctuation or clitics."""
+    out: list[str] = []
+    quote_open = glue_next = False
+    for token in tokens:
+        glue = glue_next or token.lower() in _NO_SPACE_BEFORE
+        glue_next = token in {"(", "$"}
+        if token == '"':
+            glue, glue_next = (True, False) if quote_open else (glue, True)
+            quote_open = not quote_open
+        if out and not glue:
+            out.append(" ")
+        out.append(token)
+    return "".join(out)
 
 
-@dataclass
-class Call:
-    """One request: when it was sent (seconds into the run), how long it took, its status
-    (0: transport error) and whether a 429/503 carried Retry-After."""
-
-    sent: float
-    seconds: float
-    status: int
-    retry_after: bool = False
+def write_bodies(path: Path, sentences: Sequence[Sequence[str]], per_request: int = 1) -> Path:
+    """One request body a line, after its word count and a tab: ``{"text": ...}`` of one
+    detokenised sentence, or ``{"texts": [...]}`` of ``per_request`` of them."""
+    with path.open("w", encoding="utf-8") as out:
+        for first in range(0, len(sentences) - per_request + 1, per_request):
+            group = sentences[first : first + per_request]
+            texts = [detokenize(s) for s in group]
+            body = {"text": texts[0]} if per_request == 1 else {"texts": texts}
+            out.write(f"{sum(len(s) for s in group)}\t{json.dumps(body)}\n")
+    return path
 
 
 def free_port() -> int:
@@ -60,165 +63,174 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def get(url: str) -> tuple[int, str]:
+    """Status and body of a GET (errors as their status and an empty body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus, *command] if cpus else command
+
+
 @contextmanager
-def server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    """``bigru-ner serve`` (the bundled model) on a free port; yields its URL and pid."""
-    port = free_port()
-    argv = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--device", "cpu"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: see {log}")
-            time.sleep(0.2)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+def serving(
+    command: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> Iterator[None]:
+    """Run ``command`` until the block ends, once ``ready_url`` answers 200."""
+    with tempfile.TemporaryFile("w+") as log:
+        # A session of its own: servers with worker processes (LitServe) end as a group.
+        server = subprocess.Popen(
+            command,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not _answers(ready_url):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"{command}: server did not become ready:\n{log.read()}")
+                time.sleep(0.2)
+            yield
+        finally:
+            _end_group(server)
 
 
-def _ready(url: str) -> bool:
+def _end_group(server: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """SIGTERM the server's process group, SIGKILL what is left after 30 s."""
+    group = server.pid  # its own session: the group id is its pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
     try:
-        with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
-            return bool(response.status == 200)
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return get(url)[0] == 200
     except OSError:
         return False
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and its descendants (the model process), in MiB."""
-    total = 0
-    pending = [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        pending += [int(child) for child in children]
-    return total / 1024
+@dataclass
+class WrkReport:
+    """What ``tag_requests.lua`` prints when wrk is done (times in microseconds)."""
+
+    requests: int
+    duration_us: int
+    bytes: int
+    #: Requests sent (answered or not) and the words in them.
+    sent: int
+    words: int
+    errors: dict[str, int]
+    latency_us: dict[str, float]
+
+    @property
+    def seconds(self) -> float:
+        return self.duration_us / 1e6
+
+    @property
+    def words_per_s(self) -> float:
+        """Words of the answered requests per second (each counted as a mean sent one)."""
+        return self.words * self.requests / max(self.sent, 1) / self.seconds
+
+    def ms(self, percentile: str) -> float:
+        return round(self.latency_us[percentile] / 1000, 1)
 
 
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when it is there (the server has it too): less client CPU per request."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
-
-
-def _request(url: str, body: str) -> bytes:
-    """A keep-alive ``POST /v1/tag`` with ``body``, as bytes on the wire."""
-    host = url.removeprefix("http://")
-    data = body.encode()
-    head = (
-        f"POST /v1/tag HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\n\r\n"
+def wrk(
+    url: str,
+    bodies: Path,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+    cpus: str | None = None,
+    path: str = "/v1/tag",
+) -> WrkReport:
+    """One wrk run posting the bodies (one a line) to ``url`` + ``path``."""
+    command = pinned(
+        [
+            "wrk",
+            f"--threads={min(threads, connections)}",
+            f"--connections={connections}",
+            f"--duration={max(1, round(seconds))}s",
+            "--timeout=30s",
+            f"--script={SCRIPT}",
+            url,
+            "--",
+            str(bodies),
+            path,
+        ],
+        cpus,
     )
-    return head.encode() + data
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return WrkReport(**json.loads(line.removeprefix("RESULT ")))
+    raise RuntimeError(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
 
 
-class _Connection:
-    """One keep-alive HTTP/1.1 connection, reopened after an error; a few dozen lines of
-    asyncio streams cost the client far less CPU per request than a general HTTP client."""
+@dataclass
+class Load:
+    """How a server is driven: wrk connections, seconds, and where each side runs."""
 
-    def __init__(self, url: str) -> None:
-        host, port = url.removeprefix("http://").split(":")
-        self.host, self.port = host, int(port)
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    connections: int = 64
+    duration: float = 30.0
+    warmup: float = 5.0
+    wrk_threads: int = 1
+    server_cpus: str | None = None
+    client_cpus: str | None = None
 
-    async def call(self, request: bytes) -> tuple[int, bool]:
-        """Status and whether Retry-After came with it; status 0 for a transport error."""
-        try:
-            if self._streams is None:
-                self._streams = await asyncio.open_connection(self.host, self.port)
-            reader, writer = self._streams
-            writer.write(request)
-            status = int((await reader.readline()).split()[1])
-            headers = {}
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            await reader.readexactly(int(headers.get("content-length", "0")))
-            if headers.get("connection") == "close":
-                self.close()
-            return status, "retry-after" in headers
-        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
-            self.close()
-            return 0, False
-
-    def close(self) -> None:
-        if self._streams is not None:
-            self._streams[1].close()
-            self._streams = None
+    def drive(self, url: str, bodies: Path, seconds: float, path: str = "/v1/tag") -> WrkReport:
+        """One wrk run of ``seconds`` against ``url``."""
+        return wrk(
+            url,
+            bodies,
+            self.connections,
+            seconds,
+            self.wrk_threads,
+            self.client_cpus,
+            path,
+        )
 
 
-async def closed_loop(url: str, bodies: list[str], clients: int, seconds: float) -> list[Call]:
-    """``clients`` connections, each sending its next request when the last one is answered."""
-    requests = [_request(url, body) for body in bodies]
-    calls: list[Call] = []
-    start = time.perf_counter()
-
-    async def one_client(k: int) -> None:
-        connection = _Connection(url)
-        i = k
-        while (sent := time.perf_counter()) - start < seconds:
-            status, retry = await connection.call(requests[i % len(requests)])
-            calls.append(Call(sent - start, time.perf_counter() - sent, status, retry))
-            i += clients
-        connection.close()
-
-    await asyncio.gather(*(one_client(k) for k in range(clients)))
-    return calls
+def wrk_version() -> str:
+    done = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    return done.stdout.split("\n")[0]
 
 
-async def open_loop(
-    url: str, bodies: list[str], rate: float, seconds: float, connections: int = 256
-) -> tuple[list[Call], int]:
-    """Requests scheduled at ``rate`` a second for ``seconds``, over ``connections``
-    connections. Latency counts from the scheduled time, so waiting for a free connection
-    counts too. Returns the calls and how many were skipped because more than ``rate`` x 5 s
-    of requests were already waiting for a connection."""
-    requests = [_request(url, body) for body in bodies]
-    jobs: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
-    calls: list[Call] = []
-    start = time.perf_counter()
-
-    async def worker() -> None:
-        connection = _Connection(url)
-        while (job := await jobs.get()) is not None:
-            scheduled, request = job
-            status, retry = await connection.call(request)
-            calls.append(Call(scheduled - start, time.perf_counter() - scheduled, status, retry))
-        connection.close()
-
-    workers = [asyncio.create_task(worker()) for _ in range(connections)]
-    skipped = 0
-    for i in range(int(rate * seconds)):
-        scheduled = start + i / rate
-        if (delay := scheduled - time.perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        if jobs.qsize() > rate * 5:
-            skipped += 1
-            continue
-        jobs.put_nowait((scheduled, requests[i % len(requests)]))
-    for _ in workers:
-        jobs.put_nowait(None)
-    await asyncio.gather(*workers)
-    return calls, skipped
+def metric(text: str, name: str, labels: str = "") -> float:
+    """One sample of a Prometheus text exposition (0 when absent)."""
+    match = re.search(rf"^{name}{re.escape(labels)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q``-th percentile (1-99) in milliseconds, rounded to 0.1; None without values."""
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0] * 1000, 1)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000, 1)
+def labelled_sum(text: str, name: str) -> float:
+    """A metric summed over its label sets."""
+    pattern = rf"^{name}\{{[^}}]*\}} ([0-9.e+-]+)$"
+    return sum(float(v) for v in re.findall(pattern, text, re.MULTILINE))
+
+
+def machine() -> str:
+    """CPU model and count, e.g. ``Intel(R) Xeon(R) Processor, 2 CPUs (x86_64, Linux 6.1)``."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.machine()}, {platform.system()} {platform.release()}"
+    return f"{model}, {os.cpu_count()} CPUs ({system})"

@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from loadgen import Call, closed_loop, open_loop, percentile, rss_mib, run, server, text
+from pacedload import Call, closed_loop, open_loop, percentile, rss_mib, run, server, text
 
 
 def summary(calls: list[Call], skipped: int = 0) -> dict[str, object]:

@@ -19,46 +19,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from loadgen import (
+    Load,
+    WrkReport,
+    free_port,
+    get,
+    labelled_sum,
+    machine,
+    metric,
+    pinned,
+    serving,
+    write_bodies,
+    wrk_version,
+)
+
 from model.data import read_conll
-
-SCRIPT = Path(__file__).with_name("tag_requests.lua")
-_NO_SPACE_BEFORE = {",", ".", ")", ":", ";", "?", "!", "%", "'s", "n't", "'re", "'ll", "'ve"}
-
-
-def detokenize(tokens: list[str]) -> str:
-    """Natural text from CoNLL tokens: no space before closing punctuation or clitics."""
-    out: list[str] = []
-    quote_open = glue_next = False
-    for token in tokens:
-        glue = glue_next or token.lower() in _NO_SPACE_BEFORE
-        glue_next = token in {"(", "$"}
-        if token == '"':
-            glue, glue_next = (True, False) if quote_open else (glue, True)
-            quote_open = not quote_open
-        if out and not glue:
-            out.append(" ")
-        out.append(token)
-    return "".join(out)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -78,146 +60,53 @@ class Result:
     mean_compute_ms: float
 
 
-def _metric(text: str, name: str, labels: str = "") -> float:
-    match = re.search(rf"^{name}{re.escape(labels)} ([0-9.e+-]+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, ""
-
-
-def _pinned(command: list[str], cpus: str | None) -> list[str]:
-    return ["taskset", "-c", cpus, *command] if cpus else command
-
-
-@dataclass
-class WrkReport:
-    """What ``tag_requests.lua`` prints when wrk is done (times in microseconds)."""
-
-    requests: int
-    duration_us: int
-    bytes: int
-    errors: dict[str, int]
-    latency_us: dict[str, float]
-
-
-def wrk(url: str, bodies: Path, args: argparse.Namespace, seconds: float) -> WrkReport:
-    """One wrk run against ``url``."""
-    command = _pinned(
-        [
-            "wrk",
-            f"--threads={args.wrk_threads}",
-            f"--connections={args.concurrency}",
-            f"--duration={max(1, round(seconds))}s",
-            "--timeout=30s",
-            f"--script={SCRIPT}",
-            url,
-            "--",
-            str(bodies),
-        ],
-        args.client_cpus,
-    )
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return WrkReport(**json.loads(line.removeprefix("RESULT ")))
-    raise RuntimeError(f"wrk printed no result:\n{done.stdout}\n{done.stderr}")
-
-
-def run_mode(mode: str, env: dict[str, str], args: argparse.Namespace, bodies: Path) -> Result:
+def run_mode(
+    mode: str, env: dict[str, str], bodies: Path, load: Load, model: str | None = None
+) -> Result:
     """Serve with ``env`` on top of the environment, warm up, then measure."""
     port = free_port()
     command = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
-    if args.model:
-        command += ["--model", args.model]
+    if model:
+        command += ["--model", model]
     url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as log:
-        server = subprocess.Popen(
-            _pinned(command, args.server_cpus),
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while not _ready(url):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"{mode}: server did not become ready:\n{log.read()}")
-                time.sleep(0.2)
-            wrk(url, bodies, args, args.warmup)
-            before = _get(f"{url}/metrics")[1]
-            report = wrk(url, bodies, args, args.duration)
-            after = _get(f"{url}/metrics")[1]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with serving(pinned(command, load.server_cpus), f"{url}/readyz", env):
+        load.drive(url, bodies, load.warmup)
+        before = get(f"{url}/metrics")[1]
+        report = load.drive(url, bodies, load.duration)
+        after = get(f"{url}/metrics")[1]
+    return _result(mode, load.connections, report, before, after)
 
+
+def _result(mode: str, connections: int, report: WrkReport, before: str, after: str) -> Result:
     def delta(name: str) -> float:
-        return _metric(after, name) - _metric(before, name)
+        return metric(after, name) - metric(before, name)
 
-    seconds = report.duration_us / 1e6
-    latency = report.latency_us
+    seconds = report.seconds
     batches = delta("ner_batch_size_count")
+    compute = labelled_sum(after, "ner_inference_duration_seconds_sum") - labelled_sum(
+        before, "ner_inference_duration_seconds_sum"
+    )
     return Result(
         mode=mode,
-        concurrency=args.concurrency,
+        concurrency=connections,
         requests=report.requests,
         errors=sum(report.errors.values()),
         seconds=round(seconds, 2),
         requests_per_s=round(report.requests / seconds, 1),
         tokens_per_s=round(delta("ner_tokens_total") / seconds, 1),
-        p50_ms=round(latency["p50"] / 1000, 1),
-        p95_ms=round(latency["p95"] / 1000, 1),
-        p99_ms=round(latency["p99"] / 1000, 1),
+        p50_ms=report.ms("p50"),
+        p95_ms=report.ms("p95"),
+        p99_ms=report.ms("p99"),
         mean_batch_size=round(delta("ner_batch_size_sum") / batches, 2) if batches else 0.0,
         mean_queue_wait_ms=_mean_ms(
             delta("ner_queue_wait_seconds_sum"), delta("ner_queue_wait_seconds_count")
         ),
-        mean_compute_ms=_mean_ms(
-            _labelled_sum(after, before, "ner_inference_duration_seconds_sum"), batches
-        ),
+        mean_compute_ms=_mean_ms(compute, batches),
     )
-
-
-def _ready(url: str) -> bool:
-    try:
-        return _get(f"{url}/readyz")[0] == 200
-    except OSError:
-        return False
 
 
 def _mean_ms(total: float, count: float) -> float:
     return round(1000 * total / count, 2) if count else 0.0
-
-
-def _labelled_sum(after: str, before: str, name: str) -> float:
-    """A metric summed over its label sets (one per device here)."""
-    pattern = rf"^{name}\{{[^}}]*\}} ([0-9.e+-]+)$"
-
-    def total(text: str) -> float:
-        return sum(float(v) for v in re.findall(pattern, text, re.MULTILINE))
-
-    return total(after) - total(before)
-
-
-def machine() -> str:
-    """CPU model and count, e.g. ``Intel(R) Xeon(R) Processor, 2 CPUs (x86_64, Linux 6.1)``."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.machine()}, {platform.system()} {platform.release()}"
-    return f"{model}, {os.cpu_count()} CPUs ({system})"
 
 
 def main() -> None:
@@ -243,19 +132,27 @@ def main() -> None:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (Debian/Ubuntu: apt-get install {tool})")
     settings = dict(item.split("=", 1) for item in args.env)
-    load = os.getloadavg()
+    load_average = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        bodies = Path(tmp) / "bodies.jsonl"
-        texts = [detokenize(s.tokens) for s in read_conll(args.data)]
-        bodies.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
+        bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences)
+        load = Load(
+            args.concurrency,
+            args.duration,
+            args.warmup,
+            args.wrk_threads,
+            args.server_cpus,
+            args.client_cpus,
+        )
+        unbatched = {**settings, "NER_MAX_BATCH_SIZE": "1"}
         results = [
-            run_mode("batched", settings, args, bodies),
-            run_mode("unbatched", {**settings, "NER_MAX_BATCH_SIZE": "1"}, args, bodies),
+            run_mode("batched", settings, bodies, load, args.model),
+            run_mode("unbatched", unbatched, bodies, load, args.model),
         ]
     pinning = f"server on CPUs {args.server_cpus or 'any'}, wrk on CPUs {args.client_cpus or 'any'}"
     print(
-        f"{len(texts)} sentences, {args.concurrency} connections, {args.duration:g} s per mode "
-        f"after {args.warmup:g} s warm-up; {pinning}; load average at start {load[0]:.2f}"
+        f"{len(sentences)} sentences, {args.concurrency} connections, {args.duration:g} s per mode "
+        f"after {args.warmup:g} s warm-up; {pinning}; load average at start {load_average[0]:.2f}"
     )
     print(
         f"{'mode':<10} {'req/s':>8} {'tok/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
@@ -278,11 +175,9 @@ def main() -> None:
         report = {
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
-            "load_average_at_start": [round(x, 2) for x in load],
+            "load_average_at_start": [round(x, 2) for x in load_average],
             "command": " ".join(["python", *sys.argv]),
-            "load_generator": subprocess.run(
-                ["wrk", "--version"], capture_output=True, text=True
-            ).stdout.splitlines()[0],
+            "load_generator": wrk_version(),
             "pinning": pinning,
             "settings": settings,
             "results": [asdict(r) for r in results],

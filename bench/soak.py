@@ -18,8 +18,9 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from loadgen import closed_loop, open_loop, percentile, rss_mib, run, server, text
+from pacedload import closed_loop, open_loop, percentile, rss_mib, run, server, text
 
 
 def main() -> int:
@@ -41,7 +42,7 @@ def main() -> int:
             capacity = sum(c.status == 200 for c in calls) / 15
             rate = args.load * capacity
         print(f"capacity {capacity} req/s; soaking at {rate:.1f} req/s", flush=True)
-        minutes = []
+        minutes: list[dict[str, Any]] = []
         for minute in range(1, args.minutes + 1):
             calls, skipped = run(open_loop(url, bodies, rate, 60))
             ok = [c.seconds for c in calls if c.status == 200]

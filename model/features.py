@@ -17,7 +17,7 @@ class Encoded:
     """One sentence as ids, before padding."""
 
     words: list[int]
-    chars: list[list[int]]
+    chars: Sequence[Sequence[int]]
     casing: list[int]
 
 
@@ -31,16 +31,20 @@ def encode_sentence(tokens: Sequence[str], vocab: Vocab, max_word_chars: int) ->
 
 
 def collate(sentences: Sequence[Encoded], tags: Sequence[Sequence[int]] | None = None) -> Batch:
-    """Pad encoded sentences (each with at least one token) into one :class:`Batch`."""
+    """Pad encoded sentences (each with at least one token) into one :class:`Batch`.
+
+    Each distinct spelling gets one row of ``Batch.chars`` (row 0 is the empty one that
+    padding positions point to), so that the character CNN runs once per distinct word.
+    """
     if not sentences or any(len(s.words) == 0 for s in sentences):
         raise ValueError("a batch needs at least one sentence, each with at least one token")
     size = len(sentences)
     length = max(len(s.words) for s in sentences)
-    width = max(1, max(len(c) for s in sentences for c in s.chars))
     # Padded ids go into flat int64 arrays that become tensors without a copy: one small
     # tensor per token (or torch.tensor on nested lists) costs several times more, and in a
     # server this runs on the model thread holding the GIL that the HTTP side needs too.
-    words, casings, chars = array("q"), array("q"), array("q")
+    words, casings, spelling = array("q"), array("q"), array("q")
+    rows: dict[tuple[int, ...], int] = {(): 0}
     tag_ids = None if tags is None else array("q")
     for i, s in enumerate(sentences):
         padding = [0] * (length - len(s.words))
@@ -48,17 +52,21 @@ def collate(sentences: Sequence[Encoded], tags: Sequence[Sequence[int]] | None =
         words.extend(padding)
         casings.extend(s.casing)
         casings.extend(padding)
-        for ids in s.chars:
-            chars.extend(ids)
-            chars.extend([0] * (width - len(ids)))
-        chars.extend([0] * (width * len(padding)))
+        spelling.extend(rows.setdefault(tuple(ids), len(rows)) for ids in s.chars)
+        spelling.extend(padding)
         if tag_ids is not None and tags is not None:
             tag_ids.extend(tags[i])
             tag_ids.extend(padding)
+    width = max(1, max(len(ids) for ids in rows))
+    chars = array("q")
+    for ids in rows:  # in row order: dicts keep insertion order
+        chars.extend(ids)
+        chars.extend([0] * (width - len(ids)))
     lengths = torch.tensor([len(s.words) for s in sentences], dtype=torch.long)
     return Batch(
         _long(words).view(size, length),
-        _long(chars).view(size, length, width),
+        _long(chars).view(len(rows), width),
+        _long(spelling).view(size, length),
         _long(casings).view(size, length),
         lengths,
         None if tag_ids is None else _long(tag_ids).view(size, length),
@@ -72,7 +80,11 @@ def _long(values: array[int]) -> torch.Tensor:
 
 def encode(sentences: Sequence[Sequence[str]], vocab: Vocab, max_word_chars: int) -> Batch:
     """Pad a list of non-empty token lists into one :class:`Batch`."""
-    return collate([encode_sentence(s, vocab, max_word_chars) for s in sentences])
+    encoded = []
+    for tokens in sentences:
+        ids = [vocab.token_ids(t, max_word_chars) for t in tokens]
+        encoded.append(Encoded([i[0] for i in ids], [i[1] for i in ids], [i[2] for i in ids]))
+    return collate(encoded)
 
 
 def predict(
@@ -96,7 +108,8 @@ def predict(
             chunk = order[first : first + batch_size]
             batch = encode([sentences[i] for i in chunk], vocab, model.config.max_word_chars)
             best, probs = model.decode(batch.to(device))
-            best_rows, prob_rows = best.tolist(), probs.tolist()
+            # Through numpy: torch's tolist makes Python numbers several times slower.
+            best_rows, prob_rows = best.cpu().numpy().tolist(), probs.cpu().numpy().tolist()
             for row, i in enumerate(chunk):
                 n = len(sentences[i])
                 tags[i] = [vocab.tags[k] for k in best_rows[row][:n]]

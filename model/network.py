@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from model.crf import CRF
+from model.grouping import length_groups
 from model.vocab import CASINGS
 
 
@@ -51,7 +52,8 @@ class Batch:
     """Padded model inputs for B sentences of up to T tokens, words of up to L characters."""
 
     words: torch.Tensor  # (B, T) long
-    chars: torch.Tensor  # (B, T, L) long
+    chars: torch.Tensor  # (W, L) long: the W distinct spellings; row 0 is empty (padding)
+    spelling: torch.Tensor  # (B, T) long: each position's row of chars
     casing: torch.Tensor  # (B, T) long
     lengths: torch.Tensor  # (B,) long, on the CPU as pack_padded_sequence wants
     tags: torch.Tensor | None = None  # (B, T) long
@@ -66,6 +68,7 @@ class Batch:
         return Batch(
             self.words.to(device),
             self.chars.to(device),
+            self.spelling.to(device),
             self.casing.to(device),
             self.lengths,
             tags,
@@ -74,6 +77,9 @@ class Batch:
 
 class CharCNN(nn.Module):
     """Max-pooled convolution over each word's characters (Ma & Hovy 2016)."""
+
+    #: What one convolution call costs, in padded character positions (measured on CPU).
+    call_cost_chars = 300
 
     def __init__(self, config: TaggerConfig) -> None:
         super().__init__()
@@ -86,16 +92,33 @@ class CharCNN(nn.Module):
         )
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        b, t, length = chars.shape
-        flat = chars.reshape(b * t, length)
-        x = self.embed(flat).transpose(1, 2)  # (B*T, C, L)
-        x = self.conv(x)  # (B*T, F, L)
+        """Features (W, F) of W words given as character ids (W, L), 0-padded on the right.
+
+        Words are sorted by length and convolved in groups trimmed to their longest word:
+        padding characters cost most of a full-width convolution. A word without characters
+        gets zeros.
+        """
+        lengths = (chars != 0).sum(1)
+        order = lengths.argsort(stable=True)
+        ordered, sizes = chars[order], lengths[order].tolist()
+        parts = []
+        for group in length_groups(sizes, self.call_cost_chars):
+            parts.append(self._pooled(ordered[group, : sizes[group.stop - 1]]))
+        return torch.cat(parts).index_select(0, order.argsort())  # (W, F), in input order
+
+    def _pooled(self, chars: torch.Tensor) -> torch.Tensor:
+        """Max over positions of the convolution, (W, F), for words trimmed to (W, L)."""
+        if chars.size(1) == 0:
+            return self.conv.weight.new_zeros(chars.size(0), self.conv.out_channels)
+        x = self.conv(self.embed(chars).transpose(1, 2))  # (W, F, L)
         # Padding characters must not win the max, or a word's features would depend on the
-        # longest word in its batch.
-        x = x.masked_fill((flat == 0).unsqueeze(1), float("-inf"))
-        x = x.max(dim=2).values
-        x = torch.where(torch.isinf(x), torch.zeros_like(x), x)  # padding words
-        return x.reshape(b, t, -1)  # (B, T, F)
+        # longest word in its group.
+        padding = chars == 0
+        if not bool(padding.any()):
+            pooled: torch.Tensor = x.max(dim=2).values
+            return pooled
+        pooled = x.masked_fill(padding.unsqueeze(1), float("-inf")).max(dim=2).values
+        return pooled.masked_fill(padding[:, :1], 0.0)  # words without characters: zeros
 
 
 class LockedDropout(nn.Module):
@@ -141,15 +164,23 @@ class TaggerNetwork(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Emission scores (B, T, K)."""
+        spelled = self.chars(batch.chars)[batch.spelling]  # (B, T, F)
         x = torch.cat(
-            [self.words(batch.words), self.chars(batch.chars), self.casing(batch.casing)], dim=-1
+            [self.words(batch.words), spelled, self.casing(batch.casing)], dim=-1
         )  # (B, T, E)
         x = self.dropout(x)
         packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.gru(packed)
-        h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))  # (B, T, H)
-        emissions: torch.Tensor = self.project(self.dropout(h))  # (B, T, K)
-        return emissions
+        emissions: torch.Tensor
+        if self.training:  # locked dropout draws its masks per sentence: (B, T, H) it needs
+            h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+            emissions = self.project(self.dropout(h))  # (B, T, K)
+            return emissions
+        # Scored while packed and padded after: padding then copies K scores a position, not
+        # H hidden units. Padding positions score 0; the CRF masks them out.
+        scored = out._replace(data=self.project(out.data))  # (N, K)
+        emissions, _ = pad_packed_sequence(scored, batch_first=True, total_length=x.size(1))
+        return emissions  # (B, T, K)
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Training loss: CRF negative log-likelihood, or token cross-entropy without a CRF."""

@@ -43,6 +43,12 @@ def casing(token: str) -> int:
     return 7
 
 
+#: A token's word id, character ids and casing class.
+TokenIds = tuple[int, tuple[int, ...], int]
+#: How many tokens :meth:`Vocab.token_ids` remembers before it starts afresh.
+SEEN_TOKENS = 1 << 16
+
+
 @dataclass
 class Vocab:
     """Index of words, characters and tags; index 0 is padding, index 1 unknown (not for tags)."""
@@ -53,6 +59,10 @@ class Vocab:
     word_index: dict[str, int] = field(init=False, repr=False)
     char_index: dict[str, int] = field(init=False, repr=False)
     tag_index: dict[str, int] = field(init=False, repr=False)
+    #: Ids of tokens seen before, per max_chars (see :meth:`token_ids`).
+    _seen: dict[int, dict[str, TokenIds]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         if self.words[:2] != [PAD, UNK] or self.chars[:2] != [PAD, UNK]:
@@ -96,6 +106,24 @@ class Vocab:
         if found is None:
             found = index.get(digit_key(token), 1)
         return found
+
+    def token_ids(self, token: str, max_chars: int) -> TokenIds:
+        """Word id, character ids (of the first ``max_chars``) and casing of a token.
+
+        Remembered for up to :data:`SEEN_TOKENS` tokens: the same words come back in every
+        batch, and looking them up again costs as much as a good part of the network.
+        """
+        seen = self._seen.setdefault(max_chars, {})
+        ids = seen.get(token)
+        if ids is None:
+            if len(seen) >= SEEN_TOKENS:
+                seen.clear()
+            ids = seen[token] = (
+                self.word_id(token),
+                tuple(self.char_ids(token, max_chars)),
+                casing(token),
+            )
+        return ids
 
     def char_ids(self, token: str, max_chars: int) -> list[int]:
         """Ids of the first ``max_chars`` characters of a token."""

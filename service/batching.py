@@ -25,6 +25,8 @@ from typing import Literal
 
 import torch
 
+from model.grouping import length_groups as length_groups  # re-exported for callers
+
 log = logging.getLogger(__name__)
 
 #: Tags and their probabilities for each sentence of a batch, in batch order.
@@ -345,29 +347,3 @@ def _checked(
                 f"model returned {len(sentence_tags)} tags for {len(tokens)} tokens"
             )
     return [Prediction(t, s) for t, s in zip(tags, scores, strict=True)]
-
-
-def length_groups(lengths: Sequence[int], call_cost: int) -> list[slice]:
-    """Cut sentences sorted by length into consecutive groups, one model call each.
-
-    Every call pads its sentences to its longest, so the cuts minimise ``call_cost`` per
-    call plus the padded tokens (sentences x longest) of all calls: a cut is made where the
-    padding it saves outweighs one more call. Only cuts between different lengths can help.
-    """
-    n = len(lengths)
-    ends = [i for i in range(1, n + 1) if i == n or lengths[i] != lengths[i - 1]]
-    # best[k]: least cost of the sentences before ends[k - 1]; cut[k]: where its last group starts.
-    best = [0] + [0] * len(ends)
-    cut = [0] * (len(ends) + 1)
-    starts = [0, *ends]
-    for k, end in enumerate(ends, start=1):
-        longest = lengths[end - 1]
-        best[k], cut[k] = min(
-            (best[m] + call_cost + (end - starts[m]) * longest, m) for m in range(k)
-        )
-    groups = []
-    k = len(ends)
-    while k > 0:
-        groups.append(slice(starts[cut[k]], starts[k]))
-        k = cut[k]
-    return groups[::-1]

@@ -87,7 +87,7 @@ def test_serve_stops_at_a_bad_model(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_defaults_fit_a_small_cpu_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.model_process and settings.torch_threads == 1
-    assert settings.call_cost_on("cpu") == 300  # batches cut by length on CPU...
+    assert settings.call_cost_on("cpu") == 1000  # long outliers cut off on CPU...
     assert settings.call_cost_on("cuda") is None  # ...and kept whole on GPUs
     monkeypatch.setenv("NER_CALL_COST_TOKENS", "50")
     monkeypatch.setenv("NER_MODEL_PROCESS", "false")

@@ -1,0 +1,101 @@
+"""Where the service spends its time under load: py-spy on both of its processes.
+
+Starts ``bigru-ner serve``, drives it with wrk (one test sentence per request), and samples
+the server process (event loop) and the model process with ``py-spy record`` meanwhile. Prints,
+for each, how busy it was (samples taken / samples possible) and the functions with the most
+samples, callees included.
+
+    python bench/profile_service.py --data ../shared/data/conll2003/test.txt --connections 64
+
+Needs py-spy (the ``bench`` extra), wrk, and permission to trace the server (root, or
+``kernel.yama.ptrace_scope=0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from loadgen import SCRIPT, free_port, serving, write_bodies, wrk
+
+from model.data import read_conll
+
+
+def _children(pid: int) -> list[int]:
+    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in done.stdout.split()]
+
+
+def _server_pids(port: int) -> tuple[int, int]:
+    """The process listening on ``port`` and its model process (its one Python child)."""
+    done = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
+    server = int(done.stdout.split("pid=")[1].split(",")[0])
+    return server, _children(server)[-1]
+
+
+def top_frames(raw: Path, count: int) -> tuple[int, list[tuple[str, int]]]:
+    """Samples in a py-spy ``raw`` file, and the functions in most of them."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        total += int(samples)
+        for frame in {f.split(" (")[0] for f in stack.split(";")}:
+            inclusive[frame] += int(samples)
+    return total, inclusive.most_common(count)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="CoNLL file whose sentences are sent")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=10.0, help="sampled seconds")
+    parser.add_argument("--rate", type=int, default=200, help="samples per second")
+    parser.add_argument("--top", type=int, default=30, help="functions listed per process")
+    args = parser.parse_args()
+    sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
+    with tempfile.TemporaryDirectory() as tmp, serving(command, f"{url}/readyz"):
+        bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences)
+        wrk(url, bodies, args.connections, 2)  # warm-up
+        pids = dict(zip(["event loop", "model process"], _server_pids(port), strict=True))
+        seconds = round(args.seconds + 4)
+        load = subprocess.Popen(
+            ["wrk", f"-c{args.connections}", "-t1", f"-d{seconds}s", f"-s{SCRIPT}", url, "--"]
+            + [str(bodies)],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(2)
+        spies = {
+            name: (
+                Path(tmp) / f"{pid}.txt",
+                subprocess.Popen(
+                    ["py-spy", "record", "-p", str(pid), "-d", str(round(args.seconds))]
+                    + ["-r", str(args.rate), "-f", "raw", "-o", str(Path(tmp) / f"{pid}.txt")]
+                    + ["--nonblocking"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                ),
+            )
+            for name, pid in pids.items()
+        }
+        for _, spy in spies.values():
+            spy.wait()
+        load.wait()
+        for name, (raw, _) in spies.items():
+            total, frames = top_frames(raw, args.top)
+            busy = total / (args.rate * args.seconds)
+            print(f"{name}: {total} samples, busy {busy:.0%}")
+            for frame, samples in frames:
+                print(f"  {samples / total:6.1%}  {frame}")
+
+
+if __name__ == "__main__":
+    main()
