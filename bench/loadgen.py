@@ -79,8 +79,8 @@ def pinned(command: list[str], cpus: str | None) -> list[str]:
 @contextmanager
 def serving(
     command: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 180
-) -> Iterator[None]:
-    """Run ``command`` until the block ends, once ``ready_url`` answers 200."""
+) -> Iterator[int]:
+    """Run ``command`` until the block ends, once ``ready_url`` answers 200; yields its pid."""
     with tempfile.TemporaryFile("w+") as log:
         # A session of its own: servers with worker processes (LitServe) end as a group.
         server = subprocess.Popen(
@@ -97,7 +97,7 @@ def serving(
                     log.seek(0)
                     raise RuntimeError(f"{command}: server did not become ready:\n{log.read()}")
                 time.sleep(0.2)
-            yield
+            yield server.pid
         finally:
             _end_group(server)
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -74,7 +73,7 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(0)
     bodies = [json.dumps({"text": text(args.sentences, rng)}) for _ in range(500)]
-    with tempfile.TemporaryDirectory() as tmp, server({}, Path(tmp) / "serve.log") as (url, pid):
+    with server({}) as (url, pid):
         run(closed_loop(url, bodies, 8, 5))  # warm-up
         calls = run(closed_loop(url, bodies, 32, 15))
         capacity = sum(c.status == 200 for c in calls) / 15

@@ -11,20 +11,17 @@ no schedule).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from loadgen import free_port
+from loadgen import free_port, serving
 
 T = TypeVar("T")
 
@@ -56,31 +53,13 @@ class Call:
 
 
 @contextmanager
-def server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+def server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """``bigru-ner serve`` (the bundled model) on a free port; yields its URL and pid."""
     port = free_port()
     argv = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--device", "cpu"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: see {log}")
-            time.sleep(0.2)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+    with serving(argv, f"{url}/readyz", env) as pid:
+        yield url, pid
 
 
 def rss_mib(pid: int) -> float:

@@ -15,7 +15,6 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(0)
     bodies = [json.dumps({"text": text(args.sentences, rng)}) for _ in range(500)]
-    with tempfile.TemporaryDirectory() as tmp, server({}, Path(tmp) / "serve.log") as (url, pid):
+    with server({}) as (url, pid):
         run(closed_loop(url, bodies, 8, 5))  # warm-up
         rate = args.rate
         capacity = None
