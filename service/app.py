@@ -82,7 +82,6 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
 def served_model(tagger: TaggerLike | ModelProcess) -> tuple[ModelInfo, Callable[[], None]]:
     """What is served, and what to call before reading a clock around a batch."""
     if isinstance(tagger, ModelProcess):
-        assert tagger.info is not None
         # Its answers come back once the tags are on the host: nothing to wait for here, and
         # this process must not touch CUDA.
         return tagger.info, lambda: None
@@ -100,6 +99,8 @@ async def running_model(
     tagger = given if given is not None else await asyncio.to_thread(load)
     try:
         info, synchronize = served_model(tagger)
+        if isinstance(tagger, ModelProcess):
+            tagger.on_restart = metrics.restart_counter(info.name)
         batcher = Batcher(
             tagger.tag_sentences,
             max_batch_size=settings.max_batch_size,

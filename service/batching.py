@@ -70,6 +70,11 @@ class BatchFailed(RuntimeError):
     """The model failed on a batch; ``__cause__`` is its exception."""
 
 
+class ModelUnavailable(RuntimeError):
+    """Raised by a model that cannot take batches for now (its process is being replaced):
+    a batch that fails with it is the service's state, not a fault of the batch."""
+
+
 class BatchMismatch(RuntimeError):
     """The model returned a different number of results than it was given."""
 

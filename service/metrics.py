@@ -124,6 +124,12 @@ class Metrics:
             "Compared tokens whose label the backward direction changed (/v1/compare).",
             registry=r,
         )
+        self.model_restarts = Counter(
+            "ner_model_restarts_total",
+            "Model processes that died and were replaced, by model.",
+            ["model"],
+            registry=r,
+        )
         self.model_info = Gauge(
             "ner_model_info",
             "1 for the model being served.",
@@ -144,6 +150,10 @@ class Metrics:
             model=model, device=device, bidirectional=str(bidirectional).lower()
         ).set(1)
         self.queue_depth.set_function(depth)
+
+    def restart_counter(self, model: str) -> Callable[[], None]:
+        """What to call when ``model``'s process is replaced (its series starts at 0)."""
+        return self.model_restarts.labels(model=model).inc
 
     def observe_batch(self, report: BatchReport) -> None:
         """Record one batch that went through the model."""

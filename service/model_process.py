@@ -11,23 +11,31 @@ down a pipe and waits for the answer, without holding the GIL.
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from service.batching import ModelUnavailable
 from service.pipeline import ModelInfo
 
 #: Seconds the child gets to load the model (CUDA start-up included).
 _START_TIMEOUT = 300.0
+#: Longest wait between attempts to replace a child that cannot start.
+_MAX_RESTART_PAUSE = 30.0
+
+log = logging.getLogger(__name__)
 
 
-class ModelProcessError(RuntimeError):
+class ModelProcessError(ModelUnavailable):
     """The model process failed: it could not start, or it died."""
 
 
@@ -43,14 +51,30 @@ class ModelProcess:
     """A :class:`model.tagger.Tagger` running in a child process (``spawn``, so CUDA works).
 
     Start it with :meth:`start`; :meth:`tag_sentences` then takes one batch at a time (calls
-    from several threads are serialised), and :meth:`close` ends the child.
+    from several threads are serialised), and :meth:`close` ends the child. A child that dies
+    (killed for memory, say) is replaced by a new one loading the same model: at once by a
+    watching thread, or by the call that found it gone, which then sends its batch again.
     """
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+    def __init__(
+        self,
+        spec: _Spec,
+        process: multiprocessing.process.BaseProcess,
+        conn: Connection,
+        info: ModelInfo,
+    ) -> None:
+        self._spec = spec
         self._process = process
         self._conn = conn
         self._lock = threading.Lock()
-        self.info: ModelInfo | None = None
+        self._closing = False
+        self._restarting = False
+        self.info = info
+        #: Children that died and were replaced.
+        self.restarts = 0
+        #: Called after each replacement (the service counts them).
+        self.on_restart: Callable[[], None] | None = None
+        threading.Thread(target=self._watch, name="ner-model-watch", daemon=True).start()
 
     @classmethod
     def start(cls, model: Path, device: str, threads: int) -> ModelProcess:
@@ -59,43 +83,18 @@ class ModelProcess:
         Raises :class:`model.artifact.ArtifactError` (with the child's message) for a bad
         model directory, :class:`ModelProcessError` for anything else that stops it.
         """
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        process = context.Process(
-            target=_serve,
-            args=(theirs, str(model), device, threads),
-            name="ner-model",
-            daemon=True,  # never outlives the server, however that ends
-        )
-        process.start()
-        theirs.close()
-        started = cls(process, ours)
-        if not ours.poll(_START_TIMEOUT):
-            started.close()
-            raise ModelProcessError(f"the model process did not start in {_START_TIMEOUT:.0f} s")
-        try:
-            reply = ours.recv()
-        except EOFError:
-            started.close()
-            raise ModelProcessError(
-                f"the model process exited while starting (exit code {process.exitcode})"
-            ) from None
-        if isinstance(reply, _Failed):
-            started.close()
-            if reply.kind == "ArtifactError":
-                from model.artifact import ArtifactError
-
-                raise ArtifactError(reply.message)
-            raise ModelProcessError(f"the model process failed to start: {reply.message}")
-        assert isinstance(reply, ModelInfo)
-        started.info = reply
-        return started
+        spec = _Spec(model, device, threads)
+        return cls(spec, *_launch(spec))
 
     @property
     def device(self) -> torch.device:
         """The device the child computes on (only named here: CUDA is never touched)."""
-        assert self.info is not None
         return torch.device(self.info.device)
+
+    @property
+    def alive(self) -> bool:
+        """Whether a child is up to take batches: False while one is dead or starting."""
+        return not self._restarting and self._process.is_alive()
 
     def tag_sentences(
         self, sentences: Sequence[Sequence[str]]
@@ -104,16 +103,18 @@ class ModelProcess:
 
         The answer arrives once the tags are on the host, so on CUDA the time this takes
         covers the kernels. The child's exceptions are raised here as :class:`RuntimeError`
-        naming their type; :class:`ModelProcessError` if the child is gone.
+        naming their type. If the child is gone, a new one takes the batch; if that one dies
+        on it too, or cannot start, :class:`ModelProcessError`.
         """
+        batch = [list(s) for s in sentences]
         with self._lock:
             try:
-                self._conn.send([list(s) for s in sentences])
-                reply = self._conn.recv()
-            except (EOFError, OSError) as error:
-                raise ModelProcessError(
-                    f"the model process is gone (exit code {self._process.exitcode})"
-                ) from error
+                reply = self._ask(batch)
+            except ModelProcessError:
+                if self._closing:
+                    raise
+                self._restart()
+                reply = self._ask(batch)
         if isinstance(reply, _Failed):
             raise RuntimeError(f"{reply.kind}: {reply.message}")
         tags, scores = reply
@@ -121,15 +122,123 @@ class ModelProcess:
 
     def close(self) -> None:
         """Ask the child to stop, and make sure that it has."""
+        with self._lock:
+            self._closing = True
+            _stop(self._process, self._conn)
+
+    def _ask(self, batch: list[list[str]]) -> Any:
+        if self._closing:
+            raise ModelProcessError("the model process is gone: it was closed")
         try:
-            self._conn.send(None)
-        except (OSError, ValueError):
-            pass  # already gone
-        self._conn.close()
-        self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+            self._conn.send(batch)
+            return self._conn.recv()
+        except (EOFError, OSError) as error:
+            raise ModelProcessError(
+                f"the model process is gone (exit code {self._process.exitcode})"
+            ) from error
+
+    def _restart(self) -> None:
+        """Replace the dead child (the lock is held). A child that cannot start leaves the
+        dead one in place, so the next call or the watcher tries again."""
+        log.error(
+            "the model process exited (exit code %s): starting a new one",
+            self._process.exitcode,
+        )
+        self._restarting = True
+        try:
+            _stop(self._process, self._conn)
+            self._process, self._conn, _ = _launch(self._spec)
+        except Exception as error:  # a bad model directory included: it was good at start
+            raise ModelProcessError(f"a new model process failed to start: {error}") from error
+        finally:
+            self._restarting = False
+        self.restarts += 1
+        log.warning("a new model process serves %s", self.info.name)
+        if self.on_restart is not None:
+            self.on_restart()
+
+    def _watch(self) -> None:
+        """Replace the child as soon as it dies, so that readiness and the next batch need not
+        wait for it; retries a child that cannot start, waiting longer each time."""
+        pause = 1.0
+        while True:
+            process = self._process
+            wait([process.sentinel])
+            with self._lock:
+                if self._closing:
+                    return
+                if self._process is not process:  # a caller replaced it already
+                    continue
+                try:
+                    self._restart()
+                    pause = 1.0
+                    continue
+                except Exception:
+                    log.exception("the new model process failed to start")
+            time.sleep(pause)
+            pause = min(2 * pause, _MAX_RESTART_PAUSE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """What a child loads: everything needed to start another one like it."""
+
+    model: Path
+    device: str
+    threads: int
+
+
+def _launch(spec: _Spec) -> tuple[multiprocessing.process.BaseProcess, Connection, ModelInfo]:
+    """Start a child and wait until it has loaded the model (see :meth:`ModelProcess.start`)."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(
+        target=_serve,
+        args=(theirs, str(spec.model), spec.device, spec.threads),
+        name="ner-model",
+        daemon=True,  # never outlives the server, however that ends
+    )
+    process.start()
+    theirs.close()
+    try:
+        reply = _first_reply(process, ours)
+    except BaseException:
+        _stop(process, ours)
+        raise
+    return process, ours, reply
+
+
+def _first_reply(process: multiprocessing.process.BaseProcess, conn: Connection) -> ModelInfo:
+    if not conn.poll(_START_TIMEOUT):
+        raise ModelProcessError(f"the model process did not start in {_START_TIMEOUT:.0f} s")
+    try:
+        reply = conn.recv()
+    except EOFError:
+        process.join(timeout=10)
+        raise ModelProcessError(
+            f"the model process exited while starting (exit code {process.exitcode})"
+        ) from None
+    if isinstance(reply, _Failed):
+        if reply.kind == "ArtifactError":
+            from model.artifact import ArtifactError
+
+            raise ArtifactError(reply.message)
+        raise ModelProcessError(f"the model process failed to start: {reply.message}")
+    assert isinstance(reply, ModelInfo)
+    return reply
+
+
+def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+    """Ask a child to stop, and make sure that it has."""
+    try:
+        conn.send(None)
+    except (OSError, ValueError):
+        pass  # already gone
+    conn.close()
+    process.join(timeout=10)
+    if process.is_alive():
+        process.kill()
+        process.join()
 
 
 def _serve(conn: Connection, model: str, device: str, threads: int) -> None:

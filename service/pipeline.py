@@ -21,6 +21,7 @@ from service.batching import (
     Batcher,
     BatcherUnavailable,
     BatchFailed,
+    ModelUnavailable,
     Prediction,
     QueueFull,
     TooManySentences,
@@ -164,6 +165,9 @@ async def predict(
     except TooManySentences as error:
         raise ServiceError(413, "too_many_sentences", str(error)) from error
     except BatchFailed as error:
+        if isinstance(error.__cause__, ModelUnavailable):
+            message = "the model is being restarted"
+            raise ServiceError(503, "not_ready", message, retry_after=retry_after) from error
         # The cause is in the server's log; clients learn only that it was not their input.
         raise ServiceError(
             500, "inference_failed", "the model failed on a batch holding this request"

@@ -20,6 +20,13 @@ class Served:
     info: ModelInfo
     batcher: Batcher
 
+    @property
+    def up(self) -> bool:
+        """Whether its batcher runs and the model can take a batch (a model process that died
+        is down until its replacement has loaded the model)."""
+        alive = not isinstance(self.tagger, ModelProcess) or self.tagger.alive
+        return alive and self.batcher.running
+
 
 @dataclass
 class Service:
@@ -58,6 +65,7 @@ class Service:
 
     @property
     def ready(self) -> bool:
-        """True once every model is loaded and its batcher runs, until shutdown begins."""
+        """True once every model is loaded and its batcher runs, until shutdown begins; False
+        while a model process is being replaced."""
         served = [self.main, self.forward] if self.compare else [self.main]
-        return not self.draining and all(s is not None and s.batcher.running for s in served)
+        return not self.draining and all(s is not None and s.up for s in served)

@@ -1,18 +1,25 @@
-"""The model in a child process: same answers as in-process, failures reported, clean exit."""
+"""The model in a child process: same answers as in-process, failures reported, a dead child
+replaced, clean exit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from model.artifact import ArtifactError
 from model.tagger import Tagger
 from service.app import create_app
-from service.model_process import ModelProcess
+from service.model_process import ModelProcess, ModelProcessError
 from service.pipeline import describe
-from tests.service.support import serving, settings
+from tests.service.support import metric, serving, settings, uvicorn_thread
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +68,96 @@ async def test_an_app_that_loads_its_model_runs_it_in_a_process_and_ends_it(
         assert isinstance(served, ModelProcess)
     assert tagged.status_code == 200
     assert not served._process.is_alive()
+
+
+def _same_model_elsewhere(tiny_model: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model, copy)
+    return copy
+
+
+def _kill_child(process: ModelProcess) -> None:
+    child = process._process
+    assert child.pid is not None
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+
+
+def test_a_child_that_dies_is_replaced_at_once(tiny_model: Path, tiny_tagger: Tagger) -> None:
+    started = ModelProcess.start(tiny_model, "cpu", threads=1)
+    replaced = threading.Event()
+    started.on_restart = replaced.set
+    try:
+        first = started._process
+        _kill_child(started)
+        assert replaced.wait(timeout=120), "no new model process"
+        assert started.alive and started._process is not first and started.restarts == 1
+        sentences = [["Mary", "Rossi", "visited", "Oslo", "."]]
+        assert started.tag_sentences(sentences) == tiny_tagger.tag_sentences(sentences)
+    finally:
+        started.close()
+    assert not started.alive
+
+
+def test_a_batch_sent_to_a_dead_child_is_tagged_by_its_replacement(
+    tiny_model: Path, tiny_tagger: Tagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ModelProcess, "_watch", lambda self: None)  # only the call can see it
+    started = ModelProcess.start(tiny_model, "cpu", threads=1)
+    try:
+        _kill_child(started)
+        assert not started.alive
+        sentences = [["Acme", "Corp", "hired", "Kofi"], ["Oslo"]]
+        assert started.tag_sentences(sentences) == tiny_tagger.tag_sentences(sentences)
+        assert started.alive and started.restarts == 1
+    finally:
+        started.close()
+
+
+def test_a_child_that_cannot_be_replaced_is_retried_until_it_can(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    model = _same_model_elsewhere(tiny_model, tmp_path)
+    started = ModelProcess.start(model, "cpu", threads=1)
+    try:
+        (model / "config.json").rename(tmp_path / "config.json")
+        _kill_child(started)
+        with pytest.raises(ModelProcessError, match="failed to start"):
+            started.tag_sentences([["Oslo"]])
+        assert not started.alive and started.restarts == 0
+        (tmp_path / "config.json").rename(model / "config.json")
+        _wait_for(lambda: started.alive, timeout=120)
+        assert started.restarts == 1
+        tags, _ = started.tag_sentences([["Oslo"]])
+        assert len(tags[0]) == 1
+    finally:
+        started.close()
+
+
+def test_the_service_is_unready_while_its_model_is_down_and_recovers(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    model = _same_model_elsewhere(tiny_model, tmp_path)
+    app = create_app(settings(model=model, device="cpu"))
+    body = {"text": "Mary Rossi visited Oslo ."}
+    with uvicorn_thread(app) as url, httpx.Client(base_url=url, timeout=120) as client:
+        assert client.post("/v1/tag", json=body).status_code == 200
+        (model / "config.json").rename(tmp_path / "config.json")
+        _kill_child(app.state.service.tagger)
+        _wait_for(lambda: client.get("/readyz").status_code == 503, timeout=120)
+        refused = client.post("/v1/tag", json=body)
+        assert refused.status_code == 503 and refused.headers["Retry-After"]
+        assert refused.json()["error"]["code"] == "not_ready"
+        (tmp_path / "config.json").rename(model / "config.json")
+        _wait_for(lambda: client.get("/readyz").status_code == 200, timeout=120)
+        tagged = client.post("/v1/tag", json=body)
+        exposed = client.get("/metrics").text
+    assert tagged.status_code == 200 and tagged.json()["results"][0]["entities"]
+    assert metric(exposed, "ner_model_restarts_total") == 1
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
