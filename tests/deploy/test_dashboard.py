@@ -23,6 +23,7 @@ PANELS = {
     "Refused requests by reason": {"ner_rejected_total"},
     "Backward-context changes": {"ner_backward_changes_total", "ner_compared_tokens_total"},
     "Model info": {"ner_model_info"},
+    "Model process restarts": {"ner_model_restarts_total"},
 }
 
 
