@@ -70,14 +70,8 @@ def loaded_model_info(service: Service) -> ModelInfo:
     return service.info
 
 
-async def get_model_info(service: ServiceDep) -> ModelInfo:
-    """The loaded model's description; 503 until it is loaded."""
-    return loaded_model_info(service)
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-ModelInfoDep = Annotated[ModelInfo, Depends(get_model_info)]
 
 
 def require_json(request: Request) -> None:

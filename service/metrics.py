@@ -136,7 +136,8 @@ class Metrics:
             ["model", "device", "bidirectional"],
             registry=r,
         )
-        self._inference = self.inference_duration.labels(device="unknown")
+        # Set by serving(): no series with a made-up device before the model is loaded.
+        self._inference: Histogram | None = None
         # Labelled children, looked up once: ``labels()`` costs more than the observation.
         self._request_series: dict[tuple[str, int], tuple[Histogram, Counter]] = {}
         self._entity_series: dict[str, Counter] = {}
@@ -160,7 +161,8 @@ class Metrics:
         self.batch_size.observe(report.size)
         self.batch_tokens.observe(report.tokens)
         self.tokens.inc(report.tokens)
-        self._inference.observe(report.compute_seconds)
+        if self._inference is not None:
+            self._inference.observe(report.compute_seconds)
         for wait in report.queue_waits:
             self.queue_wait.observe(wait)
 

@@ -123,18 +123,24 @@ class TagResponse(BaseModel):
 
 
 class ModelOut(BaseModel):
-    """The model being served."""
+    """A model being served."""
 
     name: str
     labels: list[str] = Field(description="Entity labels it can find, e.g. LOC, MISC, ORG, PER.")
     bidirectional: bool
     parameters: int = Field(description="Number of weights.")
     device: str
+    endpoints: list[str] = Field(
+        description="The endpoints it answers: /v1/tag (and /v1/compare's bidirectional side), "
+        "or /v1/compare alone for the forward-only model.",
+        examples=[["/v1/tag", "/v1/compare"]],
+    )
 
 
 class ModelsResponse(BaseModel):
-    """The model that ``/v1/tag`` serves (one a process: scale out with more processes); the
-    forward-only model of ``/v1/compare`` is named in its answers."""
+    """The models being served: first the one of ``/v1/tag``, then the forward-only model of
+    ``/v1/compare`` when comparing is on (one each per process: scale out with more
+    processes)."""
 
     models: list[ModelOut]
 

@@ -1,4 +1,4 @@
-"""``GET /v1/models``: the model being served."""
+"""``GET /v1/models``: the models being served."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from service.deps import ModelInfoDep
+from service.deps import ServiceDep, loaded_model_info
 from service.schemas import ErrorResponse, ModelOut, ModelsResponse
 
 router = APIRouter(tags=["models"])
@@ -16,8 +16,15 @@ router = APIRouter(tags=["models"])
     "/v1/models",
     response_model=ModelsResponse,
     responses={503: {"model": ErrorResponse, "description": "No model loaded yet."}},
-    summary="The served model",
+    summary="The served models",
 )
-async def models(info: ModelInfoDep) -> ModelsResponse:
-    """Name, entity labels, direction, number of weights and device of the model."""
-    return ModelsResponse(models=[ModelOut(**asdict(info))])
+async def models(service: ServiceDep) -> ModelsResponse:
+    """Name, entity labels, direction, number of weights, device and endpoints of each model:
+    the one of ``/v1/tag`` first, then the forward-only model of ``/v1/compare``."""
+    main = loaded_model_info(service)
+    forward = service.forward
+    endpoints = ["/v1/tag", "/v1/compare"] if forward is not None else ["/v1/tag"]
+    listed = [ModelOut(**asdict(main), endpoints=endpoints)]
+    if forward is not None:
+        listed.append(ModelOut(**asdict(forward.info), endpoints=["/v1/compare"]))
+    return ModelsResponse(models=listed)

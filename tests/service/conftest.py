@@ -25,3 +25,9 @@ def stub() -> StubTagger:
 def tiny_tagger(tiny_model: Path) -> Tagger:
     """The tiny trained BiGRU of the model tests, loaded once."""
     return Tagger.load(tiny_model, "cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_forward_tagger(tiny_forward_model: Path) -> Tagger:
+    """The tiny trained forward-only GRU of the model tests, loaded once."""
+    return Tagger.load(tiny_forward_model, "cpu")

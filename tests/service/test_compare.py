@@ -31,11 +31,6 @@ class LeftToRight(StubTagger):
         return [[t if i == 0 else "O" for i, t in enumerate(s)] for s in tags], scores
 
 
-@pytest.fixture(scope="module")
-def tiny_forward_tagger(tiny_forward_model: Path) -> Tagger:
-    return Tagger.load(tiny_forward_model, "cpu")
-
-
 async def test_each_token_gets_both_models_tags_and_whether_they_differ(
     tiny_tagger: Tagger, tiny_forward_tagger: Tagger
 ) -> None:

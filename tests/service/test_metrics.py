@@ -49,6 +49,7 @@ async def test_series_count_what_was_served(stub: StubTagger) -> None:
     assert value("ner_tokens_total") == tokens
     assert value("ner_queue_wait_seconds_count") == sentences
     assert value("ner_inference_duration_seconds_count", device="cpu") == len(stub.batches)
+    assert 'device="unknown"' not in before + after  # only the device the model is on
     assert value("ner_preprocess_duration_seconds_count") == 3
     assert value("ner_postprocess_duration_seconds_count") == 3
     # Entities: "Mary Rossi", "Olga", "It", "Kofi", "Paris".

@@ -25,7 +25,20 @@ async def test_describes_the_loaded_bigru(tiny_tagger: Tagger) -> None:
         "bidirectional": True,
         "parameters": weights,
         "device": "cpu",
+        "endpoints": ["/v1/tag"],
     }
+
+
+async def test_lists_the_forward_model_of_compare_after_the_tag_model(
+    tiny_tagger: Tagger, tiny_forward_tagger: Tagger
+) -> None:
+    app = create_app(settings(), tiny_tagger, tiny_forward_tagger)
+    async with serving(app) as client:
+        tagging, comparing = (await client.get("/v1/models")).json()["models"]
+    assert (tagging["bidirectional"], tagging["endpoints"]) == (True, ["/v1/tag", "/v1/compare"])
+    assert (comparing["bidirectional"], comparing["endpoints"]) == (False, ["/v1/compare"])
+    weights = sum(p.numel() for p in tiny_forward_tagger.model.network.parameters())
+    assert comparing["parameters"] == weights
 
 
 async def test_loads_the_model_named_in_settings(tiny_forward_model: Path) -> None:
