@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -62,6 +63,27 @@ def load_forward(settings: Settings) -> TaggerLike | ModelProcess:
             tagger.close()
         raise
     return tagger
+
+
+def load_models(
+    settings: Settings,
+) -> tuple[TaggerLike | ModelProcess, TaggerLike | ModelProcess | None]:
+    """The model of ``/v1/tag`` and, unless comparing is off, the forward-only one, loaded side
+    by side (each model process starts on its own). If either fails, the other is closed and
+    the first failure (the main model's, when both fail) is raised."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ner-load") as pool:
+        futures = [pool.submit(load_tagger, settings)]
+        if settings.forward_model is not None:
+            futures.append(pool.submit(load_forward, settings))
+        wait(futures)
+    errors = [error for f in futures if (error := f.exception()) is not None]
+    loaded = [f.result() for f in futures if f.exception() is None]
+    if errors:
+        for model in loaded:
+            if isinstance(model, ModelProcess):
+                model.close()
+        raise errors[0]
+    return loaded[0], loaded[1] if len(loaded) > 1 else None
 
 
 def check_forward(tagger: TaggerLike | ModelProcess) -> None:

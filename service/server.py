@@ -19,18 +19,12 @@ def serve(settings: Settings) -> None:
     import torch
     import uvicorn
 
-    from service.app import create_app, load_forward, load_tagger
+    from service.app import create_app, load_models
     from service.model_process import ModelProcess
     from service.shutdown import DrainingServer
 
     torch.set_num_threads(settings.torch_threads)
-    tagger = load_tagger(settings)
-    try:
-        forward = None if settings.forward_model is None else load_forward(settings)
-    except Exception:
-        if isinstance(tagger, ModelProcess):
-            tagger.close()
-        raise
+    tagger, forward = load_models(settings)
     app = create_app(settings, tagger, forward)
     # The libraries (and the model, when it is loaded here) are 200-250k objects that live as
     # long as the process. Frozen, they are out of the garbage collector's sight. With the model

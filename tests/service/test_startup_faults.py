@@ -4,13 +4,18 @@ which file is wrong and how; it never comes up half-working."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from model.artifact import ArtifactError
 from model.cli import main
+from service.app import load_models
+from service.model_process import ModelProcess
+from tests.service.support import settings
 
 
 def _drop(name: str) -> Callable[[Path], None]:
@@ -53,3 +58,27 @@ def test_a_bad_model_stops_start_up_and_says_what_is_wrong(
     err = capsys.readouterr().err
     assert "NER_MODEL" in err and message in err, err
     assert "Traceback" not in err
+
+
+def test_both_models_load_side_by_side_each_in_its_place(
+    tiny_model: Path, tiny_forward_model: Path
+) -> None:
+    tagger, forward = load_models(
+        settings(model=tiny_model, forward_model=tiny_forward_model, device="cpu")
+    )
+    try:
+        assert isinstance(tagger, ModelProcess) and isinstance(forward, ModelProcess)
+        assert tagger.info.bidirectional and not forward.info.bidirectional
+    finally:
+        tagger.close()
+        assert forward is not None
+        forward.close()
+
+
+def test_a_bad_forward_model_ends_the_main_models_process_too(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    before = set(multiprocessing.active_children())
+    with pytest.raises(ArtifactError, match="NER_FORWARD_MODEL"):
+        load_models(settings(model=tiny_model, forward_model=tmp_path, device="cpu"))
+    assert set(multiprocessing.active_children()) == before
