@@ -24,7 +24,7 @@ from service.batching import Batcher
 from service.errors import install_error_handlers
 from service.guard import GuardMiddleware, document_guards
 from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from service.middleware import BodyLimitMiddleware, RequestIdMiddleware, RequestMetricsMiddleware
 from service.model_process import ModelProcess
 from service.pipeline import ModelInfo, TaggerLike, describe
 from service.routes import compare, health, metrics, models, page, tag
@@ -209,4 +209,5 @@ def create_app(
     app.add_middleware(GuardMiddleware, service=service)
     document_guards(app, service)
     app.add_middleware(RequestMetricsMiddleware, metrics=service.metrics, endpoints=endpoints)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries its ID
     return app

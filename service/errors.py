@@ -6,6 +6,7 @@ a 500 only ever means a fault on the server's side.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -16,6 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from service.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 
 class ServiceError(HTTPException):
@@ -83,7 +86,12 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         return answer(422, "invalid_request", _validation_message(errors))
 
     async def internal_error(request: Request, error: Exception) -> JSONResponse:
-        return answer(500, "internal_error", "the server failed to answer; see its log")
+        # Answered from outside every middleware: the ID header is set here. The server logs
+        # the traceback after this line.
+        request_id = getattr(request.state, "request_id", "unknown")
+        log.error("request %s failed: %s", request_id, type(error).__name__)
+        message = f"the server failed to answer; see its log for request {request_id}"
+        return answer(500, "internal_error", message, {"X-Request-ID": request_id})
 
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(HTTPException, http_error)

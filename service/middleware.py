@@ -1,8 +1,10 @@
-"""ASGI middleware: request body limit and request metrics."""
+"""ASGI middleware: request IDs, request body limit and request metrics."""
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -85,3 +87,33 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             self.metrics.observe_request(endpoint, status, time.perf_counter() - started)
+
+
+#: A request ID a client may choose: what proxies and tracing tools send, nothing that could
+#: forge a header or a log line.
+_CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Gives every answer an ``X-Request-ID``: the client's own if it sent a sane one (up to
+    128 letters, digits and ``._:-``), else a new random one. Routes read it from
+    ``request.state.request_id``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), b"")
+        request_id = given if _CLIENT_ID.fullmatch(given) else uuid.uuid4().hex.encode()
+        scope.setdefault("state", {})["request_id"] = request_id.decode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"x-request-id"]
+                message["headers"] = [*headers, (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -52,6 +52,8 @@ async def test_an_unexpected_error_answers_without_internals(
             invalid = await client.post("/v1/tag", json={"text": ["x" * 50, SECRET]})
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
+    request_id = response.headers["x-request-id"]  # set although no middleware answered
+    assert response.json()["error"]["message"].endswith(f"for request {request_id}")
     assert_no_internals(response.text)
     assert invalid.status_code == 422
     assert_no_internals(invalid.text)  # the input is not echoed back either
