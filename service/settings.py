@@ -67,8 +67,12 @@ class Settings(BaseSettings):
     whole batches); on CUDA, where padding is nearly free, batches stay whole (not measured
     there)."""
 
-    max_wait_ms: float = Field(5.0, ge=0, le=10_000)
-    """How long a batch may wait for more sentences after its first one, in milliseconds."""
+    max_wait_ms: float = Field(0.0, ge=0, le=10_000)
+    """How long a batch may wait for more sentences after its first one, in milliseconds. At 0
+    a batch takes what is queued when the model is free: a lone request goes at once, and
+    under load batches fill while the model works on the one before. Waiting (5 ms) made a
+    lone request 3 times slower on CPU and gained nothing up to 64 connections
+    (BENCHMARKS.md)."""
 
     max_queue: int = Field(1024, ge=1)
     """Most sentences waiting for the model; a request that does not fit is refused at once
