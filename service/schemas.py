@@ -60,7 +60,7 @@ class TokenOut(BaseModel):
     start: int = Field(description="Character offset into the text (token index if pre-tokenized).")
     end: int = Field(description="Offset one past the token's end.")
     tag: str
-    score: float
+    score: float = Field(ge=0, le=1, description="Probability of the tag (CRF marginal).")
 
 
 class EntityOut(BaseModel):
@@ -70,7 +70,7 @@ class EntityOut(BaseModel):
     label: str
     start: int
     end: int
-    score: float
+    score: float = Field(ge=0, le=1, description="Mean probability of its tokens' tags.")
 
 
 class TagResult(BaseModel):
@@ -168,7 +168,7 @@ class TagScore(BaseModel):
     """One model's tag of a token and the tag's probability."""
 
     tag: str
-    score: float
+    score: float = Field(ge=0, le=1)
 
 
 class ComparedToken(BaseModel):
