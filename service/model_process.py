@@ -69,6 +69,9 @@ class ModelProcess:
         self._lock = threading.Lock()
         self._closing = False
         self._restarting = False
+        #: Set while the last attempt to start a new child failed: then only the watcher,
+        #: with its pauses, tries again, not every batch.
+        self._start_failed = False
         self.info = info
         #: Children that died and were replaced.
         self.restarts = 0
@@ -104,7 +107,8 @@ class ModelProcess:
         The answer arrives once the tags are on the host, so on CUDA the time this takes
         covers the kernels. The child's exceptions are raised here as :class:`RuntimeError`
         naming their type. If the child is gone, a new one takes the batch; if that one dies
-        on it too, or cannot start, :class:`ModelProcessError`.
+        on it too, cannot start, or a new one failed to start already,
+        :class:`ModelProcessError`.
         """
         batch = [list(s) for s in sentences]
         with self._lock:
@@ -113,6 +117,9 @@ class ModelProcess:
             except ModelProcessError:
                 if self._closing:
                     raise
+                if self._start_failed:
+                    message = "the model process died and a new one failed to start; retrying"
+                    raise ModelProcessError(message) from None
                 self._restart()
                 reply = self._ask(batch)
         if isinstance(reply, _Failed):
@@ -149,9 +156,11 @@ class ModelProcess:
             _stop(self._process, self._conn)
             self._process, self._conn, _ = _launch(self._spec)
         except Exception as error:  # a bad model directory included: it was good at start
+            self._start_failed = True
             raise ModelProcessError(f"a new model process failed to start: {error}") from error
         finally:
             self._restarting = False
+        self._start_failed = False
         self.restarts += 1
         log.warning("a new model process serves %s", self.info.name)
         if self.on_restart is not None:

@@ -10,12 +10,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from model.artifact import ArtifactError
 from model.tagger import Tagger
+from service import model_process
 from service.app import create_app
 from service.model_process import ModelProcess, ModelProcessError
 from service.pipeline import describe
@@ -130,6 +132,31 @@ def test_a_child_that_cannot_be_replaced_is_retried_until_it_can(
         assert started.restarts == 1
         tags, _ = started.tag_sentences([["Oslo"]])
         assert len(tags[0]) == 1
+    finally:
+        started.close()
+
+
+def test_after_a_failed_start_batches_fail_at_once_and_leave_retrying_to_the_watcher(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ModelProcess, "_watch", lambda self: None)  # only the calls can start
+    launches = []
+    launch = model_process._launch
+
+    def counted(spec: Any) -> Any:
+        launches.append(spec)
+        return launch(spec)
+
+    monkeypatch.setattr(model_process, "_launch", counted)
+    model = _same_model_elsewhere(tiny_model, tmp_path)
+    started = ModelProcess.start(model, "cpu", threads=1)
+    try:
+        (model / "config.json").unlink()
+        _kill_child(started)
+        for _ in range(3):
+            with pytest.raises(ModelProcessError, match="failed to start"):
+                started.tag_sentences([["Oslo"]])
+        assert len(launches) == 2  # the start, and one try after the child died
     finally:
         started.close()
 
