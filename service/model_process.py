@@ -68,7 +68,6 @@ class ModelProcess:
         self._conn = conn
         self._lock = threading.Lock()
         self._closing = False
-        self._restarting = False
         #: Set while the last attempt to start a new child failed: then only the watcher,
         #: with its pauses, tries again, not every batch.
         self._start_failed = False
@@ -96,8 +95,9 @@ class ModelProcess:
 
     @property
     def alive(self) -> bool:
-        """Whether a child is up to take batches: False while one is dead or starting."""
-        return not self._restarting and self._process.is_alive()
+        """Whether a child is up to take batches: False while one is dead or starting (the
+        dead one is kept until its replacement has loaded the model)."""
+        return self._process.is_alive()
 
     def tag_sentences(
         self, sentences: Sequence[Sequence[str]]
@@ -151,15 +151,12 @@ class ModelProcess:
             "the model process exited (exit code %s): starting a new one",
             self._process.exitcode,
         )
-        self._restarting = True
         try:
             _stop(self._process, self._conn)
             self._process, self._conn, _ = _launch(self._spec)
         except Exception as error:  # a bad model directory included: it was good at start
             self._start_failed = True
             raise ModelProcessError(f"a new model process failed to start: {error}") from error
-        finally:
-            self._restarting = False
         self._start_failed = False
         self.restarts += 1
         log.warning("a new model process serves %s", self.info.name)

@@ -7,8 +7,7 @@ import os
 import shutil
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from service import model_process
 from service.app import create_app
 from service.model_process import ModelProcess, ModelProcessError
 from service.pipeline import describe
+from tests.deploy.support import wait_for
 from tests.service.support import metric, serving, settings, uvicorn_thread
 
 
@@ -128,7 +128,7 @@ def test_a_child_that_cannot_be_replaced_is_retried_until_it_can(
             started.tag_sentences([["Oslo"]])
         assert not started.alive and started.restarts == 0
         (tmp_path / "config.json").rename(model / "config.json")
-        _wait_for(lambda: started.alive, timeout=120)
+        wait_for(lambda: started.alive, 120, "a new model process", 0.05)
         assert started.restarts == 1
         tags, _ = started.tag_sentences([["Oslo"]])
         assert len(tags[0]) == 1
@@ -171,20 +171,13 @@ def test_the_service_is_unready_while_its_model_is_down_and_recovers(
         assert client.post("/v1/tag", json=body).status_code == 200
         (model / "config.json").rename(tmp_path / "config.json")
         _kill_child(app.state.service.tagger)
-        _wait_for(lambda: client.get("/readyz").status_code == 503, timeout=120)
+        wait_for(lambda: client.get("/readyz").status_code == 503, 120, "readyz 503", 0.05)
         refused = client.post("/v1/tag", json=body)
         assert refused.status_code == 503 and refused.headers["Retry-After"]
         assert refused.json()["error"]["code"] == "not_ready"
         (tmp_path / "config.json").rename(model / "config.json")
-        _wait_for(lambda: client.get("/readyz").status_code == 200, timeout=120)
+        wait_for(lambda: client.get("/readyz").status_code == 200, 120, "readyz 200", 0.05)
         tagged = client.post("/v1/tag", json=body)
         exposed = client.get("/metrics").text
     assert tagged.status_code == 200 and tagged.json()["results"][0]["entities"]
     assert metric(exposed, "ner_model_restarts_total") == 1
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
