@@ -22,12 +22,13 @@ from model.features import encode
 
 
 def marginals(runs: list[LoadedModel], sentences: list[list[str]]) -> list[torch.Tensor]:
-    """Per run, the (B, T, K) tag marginals of the sentences."""
+    """Per run, the (B, T, K) tag marginals of the sentences (encoded once: the runs share
+    their vocabulary and word length)."""
+    batch = encode(sentences, runs[0].vocab, runs[0].network.config.max_word_chars)
     out = []
     for run in runs:
         network = run.network.eval()
         assert network.crf is not None, f"{run.name} has no CRF"
-        batch = encode(sentences, run.vocab, network.config.max_word_chars)
         out.append(network.crf.marginals(network(batch), batch.mask))
     return out
 
@@ -39,8 +40,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = [load(path) for path in args.runs]
     tags = runs[0].vocab.tags
-    if any(run.vocab != runs[0].vocab for run in runs):
-        parser.error("the runs do not share one vocabulary")
+    chars = runs[0].network.config.max_word_chars
+    if any(r.vocab != runs[0].vocab or r.network.config.max_word_chars != chars for r in runs):
+        parser.error("the runs do not share one vocabulary and word length")
     data = read_conll(args.data)
     gold = [s.tags for s in data]
     predicted: list[list[list[str]]] = [[] for _ in range(len(runs) + 1)]
