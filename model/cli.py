@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from model.artifact import DEFAULT_MODEL
+from model.data import CASES
 
 
 def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,13 +50,13 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from model.artifact import load
-    from model.data import read_conll
+    from model.data import read_conll, recase
     from model.evaluate import evaluate
     from model.train import resolve_device
 
     device = resolve_device(args.device)
     loaded = load(args.model, device)
-    sentences = read_conll(args.data)
+    sentences = recase(read_conll(args.data), args.case)
     if args.predictions:
         with Path(args.predictions).open("w", encoding="utf-8") as out:
             scores = evaluate(loaded, sentences, device, out)
@@ -195,6 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
     evaluate.add_argument("--data", required=True, help="CoNLL-style file with gold tags")
     evaluate.add_argument("--json", action="store_true", help="print scores as JSON")
+    evaluate.add_argument(
+        "--case",
+        choices=CASES,
+        default="as-is",
+        help="rewrite every token lower- or upper-case first (gold tags unchanged)",
+    )
     evaluate.add_argument("--predictions", help="write 'TOKEN GOLD PRED' lines here")
     evaluate.add_argument("--device", default="auto")
     tag = commands.add_parser("tag", help="print the entities of text, or tag a file to JSONL")

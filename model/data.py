@@ -88,6 +88,30 @@ def iter_conll(path: str | Path) -> Iterator[Sentence]:
         yield Sentence(tokens, iob1_to_iob2(tags))
 
 
+#: How :func:`recase` can rewrite a text: unchanged, all lower case, all upper case.
+CASES = ("as-is", "lower", "upper")
+
+
+def recase_token(token: str, case: str) -> str:
+    """``token`` in ``case`` (one of :data:`CASES`)."""
+    if case == "lower":
+        return token.lower()
+    if case == "upper":
+        return token.upper()
+    if case == "as-is":
+        return token
+    raise ValueError(f"unknown case {case!r} (one of {', '.join(CASES)})")
+
+
+def recase(sentences: Sequence[Sentence], case: str) -> list[Sentence]:
+    """The sentences with every token rewritten in ``case``; tags stay as they are.
+
+    Chat messages, search queries, transcripts and headlines arrive lower- or upper-cased: the
+    same gold sentences in those cases measure (and, in training, teach) how a tagger copes.
+    """
+    return [Sentence([recase_token(t, case) for t in s.tokens], list(s.tags)) for s in sentences]
+
+
 def tags_to_spans(tags: Sequence[str]) -> list[Span]:
     """Decode entity spans from IOB2 tags, as conlleval does.
 

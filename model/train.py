@@ -23,7 +23,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from model import artifact
-from model.data import Sentence, read_conll
+from model.data import CASES, Sentence, read_conll, recase
 from model.embeddings import Vectors, load_vectors
 from model.evaluate import Scores, score
 from model.features import Encoded, collate, encode_sentence, predict
@@ -67,6 +67,14 @@ class TrainConfig:
     #: Decay of an exponential moving average of the weights, which is what gets evaluated
     #: and saved (0: the weights themselves).
     ema: float = 0.0
+    #: Probabilities that a training sentence is seen lower-cased, or upper-cased, in an epoch
+    #: (drawn anew each epoch; otherwise as written), so that the tagger also copes with text
+    #: that arrives in one case (Mayhew et al. 2019).
+    case_lower: float = 0.0
+    case_upper: float = 0.0
+    #: The cases (of ``model.data.CASES``, comma-separated) the dev set is scored in after each
+    #: epoch; the model is selected on their mean entity F1.
+    dev_cases: str = "as-is"
     device: str = "auto"
     threads: int | None = None
 
@@ -215,6 +223,43 @@ def _load_checkpoint(
     return _State(**meta["state"])
 
 
+def _check_cases(config: TrainConfig) -> list[str]:
+    """The dev cases of ``config``, after checking them and the case probabilities."""
+    cases = [c.strip() for c in config.dev_cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if not cases or unknown:
+        raise ValueError(f"dev_cases {config.dev_cases!r}: give some of {', '.join(CASES)}")
+    p = (config.case_lower, config.case_upper)
+    if min(p) < 0 or sum(p) > 1:
+        raise ValueError(f"case_lower and case_upper {p}: each >= 0, together <= 1")
+    return cases
+
+
+def case_choices(count: int, config: TrainConfig, generator: torch.Generator) -> list[str]:
+    """For each of ``count`` training sentences, the case it is seen in this epoch."""
+    if config.case_lower == 0 and config.case_upper == 0:
+        return ["as-is"] * count
+    draws = torch.rand(count, generator=generator).tolist()
+    lower, upper = config.case_lower, config.case_lower + config.case_upper
+    return ["lower" if u < lower else "upper" if u < upper else "as-is" for u in draws]
+
+
+def dev_f1(
+    network: TaggerNetwork,
+    vocab: Vocab,
+    dev_data: Sequence[Sentence],
+    cases: Sequence[str],
+    device: torch.device,
+) -> tuple[float, dict[str, Scores]]:
+    """Mean entity F1 over the dev set written in each of ``cases``, and each case's scores."""
+    scores = {}
+    for case in cases:
+        sentences = recase(dev_data, case)
+        tags, _ = predict(network, vocab, [s.tokens for s in sentences], device=device)
+        scores[case] = score([s.tags for s in sentences], tags)
+    return sum(s.f1 for s in scores.values()) / len(scores), scores
+
+
 def make_optimizers(network: TaggerNetwork, config: TrainConfig) -> list[torch.optim.Optimizer]:
     """One optimiser for the dense parameters and a lazy (sparse) one for the word embedding.
 
@@ -242,6 +287,7 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
     """Train, writing the best-on-dev artifact to ``config.out``; returns its dev scores."""
     if config.threads:
         torch.set_num_threads(config.threads)
+    cases = _check_cases(config)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     out = Path(config.out)
@@ -281,7 +327,17 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         state = _load_checkpoint(checkpoint, network, optimizers, config, average)
         log(f"resumed after epoch {state.epoch} (best dev F1 {state.best_f1:.4f})")
 
-    encoded = [encode_sentence(s.tokens, vocab, model_config.max_word_chars) for s in train_data]
+    seen_in = {"as-is"}
+    seen_in |= {"lower"} if config.case_lower > 0 else set()
+    seen_in |= {"upper"} if config.case_upper > 0 else set()
+    variants = {
+        case: [
+            encode_sentence(s.tokens, vocab, model_config.max_word_chars)
+            for s in recase(train_data, case)
+        ]
+        for case in seen_in
+    }
+    encoded = variants["as-is"]
     gold = [[vocab.tag_index[t] for t in s.tags] for s in train_data]
     counts = Counter(word_key(t) for s in train_data for t in s.tokens)
     pretrained = vectors.index() if vectors is not None else {}
@@ -294,11 +350,14 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
             for group in optimizer.param_groups:
                 group["lr"] = config.lr / (1 + config.lr_decay * (epoch - 1))
         generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        # A generator of its own, so that runs without case changes shuffle as before.
+        recaser = torch.Generator().manual_seed(config.seed * 100_019 + epoch)
+        seen = case_choices(len(encoded), config, recaser)
         network.train()
         started, total = time.perf_counter(), 0.0
         steps = list(batches(encoded, config.batch_size, generator))
         for step in tqdm(steps, desc=f"epoch {epoch}", leave=False, disable=None):
-            batch = collate([encoded[i] for i in step], [gold[i] for i in step])
+            batch = collate([variants[seen[i]][i] for i in step], [gold[i] for i in step])
             if config.unk_replace > 0 and len(replaceable_ids):
                 drop = torch.isin(batch.words, replaceable_ids)
                 drop &= torch.rand(batch.words.shape) < config.unk_replace
@@ -315,25 +374,36 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
                 average.update_parameters(network)
             total += loss.item()
         selected = network if average is None else cast(TaggerNetwork, average.module)
-        tags, _ = predict(selected, vocab, [s.tokens for s in dev_data], device=device)
-        dev = score([s.tags for s in dev_data], tags)
+        f1, by_case = dev_f1(selected, vocab, dev_data, cases, device)
+        dev = by_case[cases[0]]
         seconds = time.perf_counter() - started
-        improved = dev.f1 > state.best_f1
-        state.history.append(
-            {"epoch": epoch, "loss": total / len(steps), "dev_f1": dev.f1, "seconds": seconds}
-        )
+        improved = f1 > state.best_f1
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": total / len(steps),
+            "dev_f1": f1,
+            "seconds": seconds,
+        }
+        if len(cases) > 1:
+            record["dev_f1_by_case"] = {c: s.f1 for c, s in by_case.items()}
+        state.history.append(record)
         state.epoch = epoch
+        each = "".join(f" {c} {s.f1:.4f}" for c, s in by_case.items()) if len(cases) > 1 else ""
         log(
             f"epoch {epoch:3d}  loss {total / len(steps):.4f}  dev P {dev.precision:.4f} "
-            f"R {dev.recall:.4f} F1 {dev.f1:.4f}  {seconds:.0f}s" + ("  *" if improved else "")
+            f"R {dev.recall:.4f} F1 {f1:.4f}{each}  {seconds:.0f}s" + ("  *" if improved else "")
         )
         if improved:
-            state.best_f1, state.best_epoch = dev.f1, epoch
-            metadata = {"training": asdict(config), "best_epoch": epoch, "dev": dev.to_json()}
+            state.best_f1, state.best_epoch = f1, epoch
+            metadata = {
+                "training": asdict(config),
+                "best_epoch": epoch,
+                "dev": dev.to_json(),
+                "dev_by_case": {c: s.to_json() for c, s in by_case.items()},
+            }
             artifact.save(out, selected, vocab, metadata)
         _save_checkpoint(checkpoint, network, optimizers, state, config, average)
     if state.best_epoch == 0:
         return None
     best = artifact.load(out, device)
-    tags, _ = predict(best.network, best.vocab, [s.tokens for s in dev_data], device=device)
-    return score([s.tags for s in dev_data], tags)
+    return dev_f1(best.network, best.vocab, dev_data, cases[:1], device)[1][cases[0]]

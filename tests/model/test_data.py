@@ -2,7 +2,15 @@ from pathlib import Path
 
 import pytest
 
-from model.data import ConllFormatError, Span, iob1_to_iob2, read_conll, tags_to_spans
+from model.data import (
+    ConllFormatError,
+    Sentence,
+    Span,
+    iob1_to_iob2,
+    read_conll,
+    recase,
+    tags_to_spans,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -69,3 +77,22 @@ def test_stray_i_tag_opens_an_entity_like_conlleval() -> None:
 def test_no_entities() -> None:
     assert tags_to_spans(["O", "O"]) == []
     assert tags_to_spans([]) == []
+
+
+def test_recase_rewrites_every_token_and_keeps_tags_aligned(tmp_path: Path) -> None:
+    path = tmp_path / "d.txt"
+    path.write_text("Paris NNP B-LOC\nHilton NNP I-LOC\nstraße NN O\n\nU.S. NNP B-LOC\n\n")
+    sentences = read_conll(path)
+    lower, upper, same = (recase(sentences, c) for c in ("lower", "upper", "as-is"))
+    assert [s.tokens for s in lower] == [["paris", "hilton", "straße"], ["u.s."]]
+    # "ß" upper-cases to "SS": tokens may change length, never number.
+    assert [s.tokens for s in upper] == [["PARIS", "HILTON", "STRASSE"], ["U.S."]]
+    assert same == sentences
+    for variant in (lower, upper):
+        assert [s.tags for s in variant] == [s.tags for s in sentences]
+    assert sentences[0].tokens[0] == "Paris"  # the input is not changed in place
+
+
+def test_recase_refuses_an_unknown_case() -> None:
+    with pytest.raises(ValueError, match="unknown case 'title'"):
+        recase([Sentence(["a"], ["O"])], "title")

@@ -3,8 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from model.artifact import load
 from model.cli import main
-from model.evaluate import score
+from model.data import read_conll, recase
+from model.evaluate import evaluate, score
 
 
 def test_scores_follow_conlleval_entity_rules() -> None:
@@ -53,3 +55,20 @@ def test_evaluate_command_prints_json_and_predictions(
         token, gold_tag, predicted = line.split(" ")
         assert (token, gold_tag) == (gold.split()[0], gold.split()[-1])
         assert predicted == "O" or predicted[:2] in ("B-", "I-")
+
+
+def test_evaluate_command_rewrites_the_case_first(
+    corpus: dict[str, Path], tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    predictions = tmp_path / "pred.txt"
+    args = ["--model", str(tiny_model), "--data", str(corpus["dev"]), "--json"]
+    assert main(["evaluate", *args, "--case", "upper", "--predictions", str(predictions)]) == 0
+    upper = json.loads(capsys.readouterr().out)
+    tokens = [line.split(" ")[0] for line in predictions.read_text().splitlines() if line]
+    assert tokens and all(t == t.upper() for t in tokens)
+    assert any(t != t.lower() for t in tokens)
+    loaded = load(tiny_model)
+    expected = evaluate(loaded, recase(read_conll(corpus["dev"]), "upper"))
+    assert upper["f1"] == pytest.approx(expected.f1)
+    with pytest.raises(SystemExit):
+        main(["evaluate", *args, "--case", "title"])

@@ -1,15 +1,17 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from model.artifact import load
-from model.data import read_conll
+from model.data import read_conll, recase
 from model.evaluate import evaluate
-from model.features import predict
-from model.train import train
+from model.features import collate, predict
+from model.train import case_choices, train
+from model.vocab import CASINGS
 from tests.conftest import tiny_config
 
 
@@ -92,3 +94,70 @@ def test_resumed_training_keeps_the_weight_average(corpus: dict[str, Path], tmp_
     straight = load_file(str(tmp_path / "straight" / "checkpoint" / "state.safetensors"))
     resumed = load_file(str(tmp_path / "resumed" / "checkpoint" / "state.safetensors"))
     assert torch.allclose(straight[key], resumed[key])
+
+
+def test_case_choices_follow_the_probabilities(corpus: dict[str, Path], tmp_path: Path) -> None:
+    config = tiny_config(corpus, tmp_path, case_lower=0.25, case_upper=0.25)
+    seen = case_choices(20_000, config, torch.Generator().manual_seed(5))  # type: ignore[arg-type]
+    assert seen.count("lower") / 20_000 == pytest.approx(0.25, abs=0.02)
+    assert seen.count("upper") / 20_000 == pytest.approx(0.25, abs=0.02)
+    assert seen == case_choices(20_000, config, torch.Generator().manual_seed(5))  # type: ignore[arg-type]
+    plain = tiny_config(corpus, tmp_path)
+    assert set(case_choices(100, plain, torch.Generator())) == {"as-is"}  # type: ignore[arg-type]
+
+
+def test_case_augmented_training_feeds_recased_sentences(
+    corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    casings: list[set[int]] = []
+    real_collate = collate
+
+    def spy(sentences: Any, tags: Any = None) -> Any:
+        if tags is not None:  # training batches; dev prediction passes no tags
+            casings.append({c for s in sentences for c in s.casing})
+        return real_collate(sentences, tags)
+
+    monkeypatch.setattr("model.train.collate", spy)
+    config = tiny_config(corpus, tmp_path / "m", epochs=1, case_lower=1.0)
+    train(config, log=lambda _: None)  # type: ignore[arg-type]
+    lower, title, upper = CASINGS.index("lower"), CASINGS.index("title"), CASINGS.index("upper")
+    seen = set().union(*casings)
+    assert lower in seen and title not in seen and upper not in seen
+    casings.clear()
+    train(tiny_config(corpus, tmp_path / "n", epochs=1), log=lambda _: None)  # type: ignore[arg-type]
+    assert title in set().union(*casings)
+
+
+def test_model_is_selected_on_the_mean_over_dev_cases(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    config = tiny_config(corpus, tmp_path, epochs=3, dev_cases="as-is,lower,upper")
+    train(config, log=lambda _: None)  # type: ignore[arg-type]
+    history = json.loads((tmp_path / "checkpoint" / "state.json").read_text())["state"]["history"]
+    for epoch in history:
+        by_case = epoch["dev_f1_by_case"]
+        assert set(by_case) == {"as-is", "lower", "upper"}
+        assert epoch["dev_f1"] == pytest.approx(sum(by_case.values()) / 3)
+    best = max(history, key=lambda e: e["dev_f1"])
+    metadata = json.loads((tmp_path / "config.json").read_text())["metadata"]
+    assert metadata["best_epoch"] == best["epoch"]
+    dev = read_conll(corpus["dev"])
+    loaded = load(tmp_path)
+    for case, saved in metadata["dev_by_case"].items():
+        assert evaluate(loaded, recase(dev, case)).f1 == pytest.approx(saved["f1"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"dev_cases": "as-is,title"}, "dev_cases"),
+        ({"dev_cases": ""}, "dev_cases"),
+        ({"case_lower": 0.7, "case_upper": 0.5}, "together <= 1"),
+        ({"case_lower": -0.1}, "each >= 0"),
+    ],
+)
+def test_bad_case_settings_are_refused(
+    corpus: dict[str, Path], tmp_path: Path, overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        train(tiny_config(corpus, tmp_path, **overrides), log=lambda _: None)  # type: ignore[arg-type]
