@@ -1,6 +1,7 @@
-"""The model artifact: ``config.json``, ``vocab.json`` and ``weights.safetensors``.
+"""The model artifact: ``config.json``, ``vocab.json`` and ``weights.safetensors``, and
+``lexicon.json`` for a model with lexicon features.
 
-Loading reads JSON and safetensors only, never pickle, and checks that the three agree.
+Loading reads JSON and safetensors only, never pickle, and checks that the files agree.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from model.lexicon import Lexicon
 from model.network import TaggerConfig, TaggerNetwork
 from model.vocab import Vocab
 
 CONFIG = "config.json"
 VOCAB = "vocab.json"
 WEIGHTS = "weights.safetensors"
+LEXICON = "lexicon.json"
 FORMAT_VERSION = 1
 HALF = "words.weight"
 
@@ -52,11 +55,19 @@ def save(
     """Write the artifact, replacing the three files atomically one by one."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    config = {
+    config: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "model": network.config.to_json(),
         "metadata": metadata or {},
     }
+    lexicon = vocab.lexicon
+    if (lexicon is not None) != bool(network.config.lexicon_categories):
+        raise ValueError("a network with lexicon features needs a vocab with a lexicon")
+    if lexicon is not None:
+        config["lexicon"] = {"categories": lexicon.categories, "sha256": lexicon.digest()}
+        _write_json(directory / LEXICON, lexicon.to_json(), indent=None)
+    else:
+        (directory / LEXICON).unlink(missing_ok=True)
     _write_json(directory / CONFIG, config)
     _write_json(directory / VOCAB, vocab.to_json())
     state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
@@ -68,9 +79,9 @@ def save(
     tmp.replace(directory / WEIGHTS)
 
 
-def _write_json(path: Path, data: Any) -> None:
+def _write_json(path: Path, data: Any, indent: int | None = 1) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
@@ -97,6 +108,7 @@ def load(directory: str | Path = DEFAULT_MODEL, device: str | torch.device = "cp
     except (KeyError, TypeError, ValueError) as error:
         raise ArtifactError(f"{directory}: bad config or vocab ({error})") from None
     _check_consistent(directory, model_config, vocab)
+    vocab.lexicon = _load_lexicon(directory, config, model_config)
     try:
         state = load_file(str(directory / WEIGHTS), device="cpu")
     except FileNotFoundError:
@@ -117,6 +129,33 @@ def load(directory: str | Path = DEFAULT_MODEL, device: str | torch.device = "cp
     network.load_state_dict(state)
     network.to(device).eval()
     return LoadedModel(directory.name, network, vocab, dict(config.get("metadata", {})))
+
+
+def _load_lexicon(directory: Path, config: dict[str, Any], model: TaggerConfig) -> Lexicon | None:
+    """The artifact's lexicon, checked against what ``config.json`` says of it."""
+    expected = config.get("lexicon")
+    present = (directory / LEXICON).exists()
+    if expected is None and not model.lexicon_categories:
+        if present:
+            raise ArtifactError(f"{directory}: {LEXICON} present, but config.json has no lexicon")
+        return None
+    if expected is None or not model.lexicon_categories:
+        raise ArtifactError(f"{directory}: config.json disagrees with itself about the lexicon")
+    try:
+        lexicon = Lexicon.from_json(_read_json(directory / LEXICON), causal=not model.bidirectional)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ArtifactError(f"{directory / LEXICON}: bad lexicon ({error})") from None
+    if (
+        lexicon.categories != expected.get("categories")
+        or len(lexicon.categories) != model.lexicon_categories
+    ):
+        raise ArtifactError(
+            f"{directory}: {LEXICON} has categories {lexicon.categories}, config.json expects "
+            f"{expected.get('categories')} ({model.lexicon_categories})"
+        )
+    if lexicon.digest() != expected.get("sha256"):
+        raise ArtifactError(f"{directory}: {LEXICON} does not match the sha256 in config.json")
+    return lexicon
 
 
 def _check_consistent(directory: Path, config: TaggerConfig, vocab: Vocab) -> None:

@@ -19,14 +19,17 @@ class Encoded:
     words: list[int]
     chars: Sequence[Sequence[int]]
     casing: list[int]
+    #: Lexicon marks per token (see :mod:`model.lexicon`), for a model with a lexicon.
+    lexicon: list[int] | None = None
 
 
 def encode_sentence(tokens: Sequence[str], vocab: Vocab, max_word_chars: int) -> Encoded:
-    """Word, character and casing ids of one sentence."""
+    """Word, character and casing ids of one sentence, and its lexicon marks."""
     return Encoded(
         [vocab.word_id(t) for t in tokens],
         [vocab.char_ids(t, max_word_chars) for t in tokens],
         [casing(t) for t in tokens],
+        None if vocab.lexicon is None else vocab.lexicon.features(tokens),
     )
 
 
@@ -44,6 +47,7 @@ def collate(sentences: Sequence[Encoded], tags: Sequence[Sequence[int]] | None =
     # tensor per token (or torch.tensor on nested lists) costs several times more, and in a
     # server this runs on the model thread holding the GIL that the HTTP side needs too.
     words, casings, spelling = array("q"), array("q"), array("q")
+    marks = None if sentences[0].lexicon is None else array("q")
     rows: dict[tuple[int, ...], int] = {(): 0}
     tag_ids = None if tags is None else array("q")
     for i, s in enumerate(sentences):
@@ -54,6 +58,11 @@ def collate(sentences: Sequence[Encoded], tags: Sequence[Sequence[int]] | None =
         casings.extend(padding)
         spelling.extend(rows.setdefault(tuple(ids), len(rows)) for ids in s.chars)
         spelling.extend(padding)
+        if marks is not None:
+            if s.lexicon is None:
+                raise ValueError("lexicon marks for some sentences of a batch but not all")
+            marks.extend(s.lexicon)
+            marks.extend(padding)
         if tag_ids is not None and tags is not None:
             tag_ids.extend(tags[i])
             tag_ids.extend(padding)
@@ -70,6 +79,7 @@ def collate(sentences: Sequence[Encoded], tags: Sequence[Sequence[int]] | None =
         _long(casings).view(size, length),
         lengths,
         None if tag_ids is None else _long(tag_ids).view(size, length),
+        None if marks is None else _long(marks).view(size, length),
     )
 
 
@@ -83,7 +93,10 @@ def encode(sentences: Sequence[Sequence[str]], vocab: Vocab, max_word_chars: int
     encoded = []
     for tokens in sentences:
         ids = [vocab.token_ids(t, max_word_chars) for t in tokens]
-        encoded.append(Encoded([i[0] for i in ids], [i[1] for i in ids], [i[2] for i in ids]))
+        marks = None if vocab.lexicon is None else vocab.lexicon.features(tokens)
+        encoded.append(
+            Encoded([i[0] for i in ids], [i[1] for i in ids], [i[2] for i in ids], marks)
+        )
     return collate(encoded)
 
 

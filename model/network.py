@@ -34,6 +34,11 @@ class TaggerConfig:
     #: One dropout mask per sentence, shared by all its positions (variational dropout).
     locked_dropout: bool = False
     crf: bool = True
+    #: Categories of the lexicon whose BIOES marks are features (0: no lexicon).
+    lexicon_categories: int = 0
+    #: Probability that a token's lexicon features are all zeroed in training, so that the
+    #: network does not lean on the lists alone.
+    lexicon_dropout: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +62,7 @@ class Batch:
     casing: torch.Tensor  # (B, T) long
     lengths: torch.Tensor  # (B,) long, on the CPU as pack_padded_sequence wants
     tags: torch.Tensor | None = None  # (B, T) long
+    lexicon: torch.Tensor | None = None  # (B, T) long: lexicon marks, 4 bits a category
 
     @property
     def mask(self) -> torch.Tensor:
@@ -72,6 +78,7 @@ class Batch:
             self.casing.to(device),
             self.lengths,
             tags,
+            None if self.lexicon is None else self.lexicon.to(device),
         )
 
 
@@ -147,6 +154,10 @@ class TaggerNetwork(nn.Module):
         self.chars = CharCNN(config)
         self.casing = nn.Embedding(len(CASINGS), config.casing_dim, padding_idx=0)
         features = config.word_dim + config.char_filters + config.casing_dim
+        features += 4 * config.lexicon_categories
+        # Bit k of a token's lexicon marks becomes its feature k (not saved: derived).
+        bits = torch.arange(4 * config.lexicon_categories, dtype=torch.long)
+        self.register_buffer("lexicon_bits", bits, persistent=False)
         self.dropout: nn.Module = (
             LockedDropout(config.dropout) if config.locked_dropout else nn.Dropout(config.dropout)
         )
@@ -165,9 +176,10 @@ class TaggerNetwork(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         """Emission scores (B, T, K)."""
         spelled = self.chars(batch.chars)[batch.spelling]  # (B, T, F)
-        x = torch.cat(
-            [self.words(batch.words), spelled, self.casing(batch.casing)], dim=-1
-        )  # (B, T, E)
+        parts = [self.words(batch.words), spelled, self.casing(batch.casing)]
+        if self.config.lexicon_categories:
+            parts.append(self._lexicon_features(batch))
+        x = torch.cat(parts, dim=-1)  # (B, T, E)
         x = self.dropout(x)
         packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.gru(packed)
@@ -181,6 +193,18 @@ class TaggerNetwork(nn.Module):
         scored = out._replace(data=self.project(out.data))  # (N, K)
         emissions, _ = pad_packed_sequence(scored, batch_first=True, total_length=x.size(1))
         return emissions  # (B, T, K)
+
+    def _lexicon_features(self, batch: Batch) -> torch.Tensor:
+        """0/1 features (B, T, 4C) from the lexicon marks, dropped per token in training."""
+        if batch.lexicon is None:
+            raise ValueError("this model needs lexicon marks: its vocab has no lexicon")
+        bits: torch.Tensor = self.lexicon_bits  # type: ignore[assignment]
+        features = ((batch.lexicon.unsqueeze(-1) >> bits) & 1).to(self.casing.weight.dtype)
+        p = self.config.lexicon_dropout
+        if self.training and p > 0:
+            keep = torch.rand(features.shape[:2], device=features.device) >= p
+            features = features * keep.unsqueeze(-1)
+        return features
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Training loss: CRF negative log-likelihood, or token cross-entropy without a CRF."""

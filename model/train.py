@@ -27,6 +27,7 @@ from model.data import CASES, Sentence, read_conll, recase
 from model.embeddings import Vectors, load_vectors
 from model.evaluate import Scores, score
 from model.features import Encoded, collate, encode_sentence, predict
+from model.lexicon import Lexicon
 from model.network import TaggerConfig, TaggerNetwork
 from model.vocab import Vocab, digit_key, word_key
 
@@ -75,6 +76,11 @@ class TrainConfig:
     #: The cases (of ``model.data.CASES``, comma-separated) the dev set is scored in after each
     #: epoch; the model is selected on their mean entity F1.
     dev_cases: str = "as-is"
+    #: A lexicon JSON file (``scripts/build_lexicons.py``) whose matches become token features;
+    #: it is copied into the artifact.
+    lexicon: str | None = None
+    #: Probability that a token's lexicon features are zeroed in a training step.
+    lexicon_dropout: float = 0.5
     device: str = "auto"
     threads: int | None = None
 
@@ -296,6 +302,9 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
     if config.embeddings:
         vectors = load_vectors(config.embeddings, config.embeddings_limit)
     vocab = build_vocab(train_data, vectors, dev_data)
+    if config.lexicon:
+        data = json.loads(Path(config.lexicon).read_text(encoding="utf-8"))
+        vocab.lexicon = Lexicon.from_json(data, causal=not config.bidirectional)
     model_config = TaggerConfig(
         num_words=len(vocab.words),
         num_chars=len(vocab.chars),
@@ -309,6 +318,8 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         dropout=config.dropout,
         locked_dropout=config.locked_dropout,
         crf=config.crf,
+        lexicon_categories=0 if vocab.lexicon is None else len(vocab.lexicon.categories),
+        lexicon_dropout=config.lexicon_dropout if vocab.lexicon is not None else 0.0,
     )
     network = TaggerNetwork(model_config)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from model.lexicon import Lexicon
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -59,6 +62,9 @@ class Vocab:
     word_index: dict[str, int] = field(init=False, repr=False)
     char_index: dict[str, int] = field(init=False, repr=False)
     tag_index: dict[str, int] = field(init=False, repr=False)
+    #: Name lists whose matches are token features (kept in ``lexicon.json``, not in the
+    #: vocabulary's own JSON); ``None`` for a model without them.
+    lexicon: Lexicon | None = field(default=None, repr=False, compare=False)
     #: Ids of tokens seen before, per max_chars (see :meth:`token_ids`).
     _seen: dict[int, dict[str, TokenIds]] = field(
         init=False, repr=False, compare=False, default_factory=dict

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Train the bundled models on CoNLL-2003: the BiGRU and its forward-only twin, several seeds
 # each, two runs at a time (one thread each), with the shipped recipe (RECIPE: 50 epochs at
-# most, patience 12, the weights' moving average saved, 300 GRU units, a quarter of the
-# sentences lower-cased and a quarter upper-cased in each epoch, selected on the mean dev F1 of
-# the three cases). Resumable: rerun after a stop and every run continues from its checkpoint.
+# most, patience 12, the weights' moving average saved, a quarter of the sentences lower-cased
+# and a quarter upper-cased in each epoch, selected on the mean dev F1 of the three cases).
+# Resumable: rerun after a stop and every run continues from its checkpoint.
 # Logs and models go to runs/$PREFIX-{bigru,gru}-sSEED.
 #   DATA=../shared/data/conll2003 SEEDS="1 2 3" KINDS="bigru gru" PREFIX=v2 \
 #     bash scripts/train_conll03.sh [extra train flags]
@@ -12,8 +12,8 @@ DATA=${DATA:-../shared/data/conll2003}
 SEEDS=${SEEDS:-1 2 3}
 KINDS=${KINDS:-bigru gru}
 PREFIX=${PREFIX:-v2}
-RECIPE=${RECIPE:---epochs 50 --patience 12 --ema 0.999 --hidden 300 --case-lower 0.25 \
-  --case-upper 0.25 --dev-cases as-is,lower,upper}
+RECIPE=${RECIPE:---epochs 50 --patience 12 --ema 0.999 --case-lower 0.25 --case-upper 0.25 \
+  --dev-cases as-is,lower,upper}
 mkdir -p runs
 jobs=()
 for seed in $SEEDS; do
@@ -24,7 +24,7 @@ for seed in $SEEDS; do
   done
 done
 printf '%s\n' "${jobs[@]}" | xargs -P 2 -L 1 bash -c '
-  name=$0; shift
+  name=$0
   bigru-ner train --train "'"$DATA"'/train.txt" --dev "'"$DATA"'/valid.txt" \
     --out "runs/$name" --threads 1 "$@" '"$*"' > "runs/$name.log" 2>&1
   echo "$name: $(tail -1 runs/$name.log)"'
