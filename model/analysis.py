@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from model.artifact import LoadedModel
-from model.data import Sentence
+from model.data import Sentence, recase
 from model.evaluate import score
 from model.features import predict
 from model.pairs import MinimalPair
@@ -189,6 +189,14 @@ def analyze(
         "entity_scores": {
             "forward": score(gold, left).to_json(),
             "bidirectional": score(gold, full).to_json(),
+        },
+        "entity_f1_by_case": {
+            case: {
+                name: score(gold, predict(m.network, m.vocab, recased, device=device)[0]).f1
+                for name, m in (("forward", forward), ("bidirectional", both))
+            }
+            for case in ("lower", "upper")
+            for recased in [[s.tokens for s in recase(sentences, case)]]
         },
         "token_accuracy": accuracy(tokens),
         "by_role": by_role(tokens),

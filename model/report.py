@@ -91,6 +91,10 @@ def markdown(report: dict[str, Any], header: str) -> str:
         _row("entity F1", f["f1"], b["f1"]),
         _row("entity precision", f["precision"], b["precision"]),
         _row("entity recall", f["recall"], b["recall"]),
+        *[
+            _row(f"entity F1, the text {case}-cased", scores["forward"], scores["bidirectional"])
+            for case, scores in report.get("entity_f1_by_case", {}).items()
+        ],
         _row(
             "token accuracy",
             report["token_accuracy"]["forward"],

@@ -11,7 +11,7 @@ import pytest
 from model.analysis import analyze
 from model.artifact import load
 from model.cli import main
-from model.data import read_conll, tags_to_spans
+from model.data import read_conll, recase, tags_to_spans
 from model.evaluate import evaluate
 from model.pairs import load_pairs
 from model.report import F1_PLOT, FOLLOWING_PLOT, JSON_FILE, MARKDOWN_FILE, ROLE_PLOT
@@ -31,6 +31,9 @@ def test_entity_scores_are_those_of_evaluate(
         expected = evaluate(load(path), sentences)
         assert report["entity_scores"][model] == expected.to_json()
         assert report["token_accuracy"][model] == pytest.approx(expected.token_accuracy)
+        for case in ("lower", "upper"):
+            recased = evaluate(load(path), recase(sentences, case))
+            assert report["entity_f1_by_case"][case][model] == pytest.approx(recased.f1)
 
 
 def test_counts_add_up(report: dict[str, Any], corpus: dict[str, Path]) -> None:
@@ -83,6 +86,9 @@ def test_the_command_writes_markdown_json_and_plots(
     markdown = (out / MARKDOWN_FILE).read_text()
     f1 = written["entity_scores"]["bidirectional"]["f1"]
     assert "| entity F1 | " in markdown and f"{100 * f1:.1f}%" in markdown
+    lower = written["entity_f1_by_case"]["lower"]["bidirectional"]
+    assert "| entity F1, the text lower-cased | " in markdown
+    assert f"{100 * lower:.1f}%" in markdown
     for plot in (F1_PLOT, ROLE_PLOT, FOLLOWING_PLOT):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({plot})" in markdown
