@@ -39,3 +39,14 @@ def test_bundled_forward_twin_labels_an_opening_before_reading_on() -> None:
         [["Paris", "Hilton", "arrived", "late", "."], ["Paris", "hosted", "the", "Games", "."]]
     )
     assert tags[0][0] == tags[1][0]
+
+
+@pytest.mark.parametrize("directory", [DEFAULT_MODEL, FORWARD_MODEL])
+@pytest.mark.parametrize("case", [str.lower, str.upper])
+def test_bundled_models_find_entities_in_text_of_one_case(directory: Path, case: object) -> None:
+    """Both models were trained on sentences lower- and upper-cased too (the model card)."""
+    text = case("Angela Merkel met officials of Siemens in Berlin on Monday .")  # type: ignore[operator]
+    (result,) = Tagger.load(directory).tag([text])
+    found = {(e.text.lower(), e.label) for e in result.entities}
+    assert {("angela merkel", "PER"), ("siemens", "ORG"), ("berlin", "LOC")} <= found
+    assert load(directory).metadata["training"]["case_lower"] > 0
