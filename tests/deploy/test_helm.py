@@ -269,3 +269,29 @@ def test_pods_are_scraped_as_the_job_the_alerts_select(manifests: list[dict[str,
     groups = load_yaml(ALERT_RULES)["groups"]
     exprs = [rule["expr"] for group in groups for rule in group["rules"]]
     assert all(re.search(rf'job="{job["job_name"]}"', expr) for expr in exprs)
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("autoscaling.engine=kdea", "value must be one of 'hpa', 'keda'"),
+        ("autoscalng.enabled=false", "additional properties 'autoscalng' not allowed"),
+        ("settings.Max-Queue=8", "Max-Queue"),
+    ],
+)
+def test_misspelt_values_fail_before_rendering(setting: str, complaint: str) -> None:
+    status, output = helm(["template", RELEASE, str(CHART), "--set", setting])
+    assert status != 0 and complaint in output, output
+
+
+def test_autoscaling_target_is_below_the_queue_limit(manifests: list[dict[str, Any]]) -> None:
+    """Past NER_MAX_QUEUE requests are refused: the autoscaler must act well before that."""
+    limit = int(
+        pod(manifests).env.get(env_name("max_queue"), Settings.model_fields["max_queue"].default)
+    )
+    for hpa in [m for m in manifests if m["kind"] == "HorizontalPodAutoscaler"]:
+        (metric,) = hpa["spec"]["metrics"]
+        assert int(metric["pods"]["target"]["averageValue"]) < limit
+    for scaled in [m for m in manifests if m["kind"] == "ScaledObject"]:
+        (trigger,) = scaled["spec"]["triggers"]
+        assert float(trigger["metadata"]["threshold"]) < limit
