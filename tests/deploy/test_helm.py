@@ -61,15 +61,10 @@ def value_set(request: pytest.FixtureRequest) -> str:
     return name
 
 
-_rendered: dict[str, list[dict[str, Any]]] = {}
-
-
-@pytest.fixture
+@pytest.fixture(scope="module")
 def manifests(value_set: str) -> list[dict[str, Any]]:
-    """The chart rendered with ``value_set`` (once per set)."""
-    if value_set not in _rendered:
-        _rendered[value_set] = render(VALUE_SETS[value_set])
-    return _rendered[value_set]
+    """The chart rendered with ``value_set``."""
+    return render(VALUE_SETS[value_set])
 
 
 def test_chart_version_range_is_what_is_validated() -> None:
