@@ -10,17 +10,19 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
-ARG TORCH_VERSION=2.13.0
-ARG TORCH_VARIANT=cpu
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
-# The pip that builds everything, whatever the base image brings (an old one failed to build
-# a dependency's source distribution).
-ARG PIP_VERSION=26.3
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
+# The pip that builds everything, whatever the base image brings (an old one failed to build
+# a dependency's source distribution).
+ARG PIP_VERSION=26.3
 RUN pip install --no-cache-dir "pip==${PIP_VERSION}"
+# (Each argument is declared where it is first used, so that changing it rebuilds only what
+# follows.)
+ARG TORCH_VERSION=2.13.0
+ARG TORCH_VARIANT=cpu
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
 # torch first, from the variant's index: from PyPI it would be the multi-GB CUDA build. Its
 # dependencies come with the package's below, from PyPI at the versions constraints.txt pins.
 RUN pip install --no-cache-dir --no-deps --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
@@ -31,11 +33,11 @@ COPY service ./service
 # A regular (not editable) install: the package and the bundled models land in the venv, and
 # the source tree stays in this stage. Every dependency at the version in constraints.txt.
 RUN pip install --no-cache-dir -c constraints.txt .
-# What serving never runs: torch's C++ headers, CMake files, protoc, its own test programs and
-# test suite helpers, and pip and setuptools themselves (~200 MB).
+# What serving never runs: torch's C++ headers, CMake files, protoc and its own C++ test
+# programs, and pip and setuptools themselves (~200 MB). (Not torch/testing: torch imports it.)
 RUN site="$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
     && rm -rf "$site/torch/include" "$site/torch/share" "$site/torch/test" \
-        "$site/torch/testing/_internal" "$site/torch/lib/"*test*.so \
+        "$site/torch/lib/"*test*.so \
     && find "$site/torch/bin" -mindepth 1 ! -name torch_shm_manager -exec rm -rf {} + \
     && python -m pip uninstall --yes --quiet pip setuptools
 

@@ -40,6 +40,9 @@ HERE = Path(__file__).resolve().parent
 #: The base image the Dockerfile defaults to.
 OFFICIAL_BASE = "python:3.11-slim-bookworm"
 TORCH = "torch==2.13.0"
+#: Where the build finds that wheel. Always the same port when it is free: the URL is a build
+#: argument, and a new one would make Docker rebuild every step from torch on.
+TORCH_INDEX_PORT = 38473
 MIRROR = "http://deb.debian.org/debian"
 #: What the stand-in base holds besides Debian's minimal system.
 STANDIN_PACKAGES = ["python3", "python3-venv", "python-is-python3"]
@@ -133,7 +136,11 @@ def torch_index() -> Iterator[str]:
             check=True,
         )
         handler = functools.partial(_QuietHandler, directory=tmp)
-        with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        try:
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", TORCH_INDEX_PORT), handler)
+        except OSError:  # taken: any port will do, but the build's cache misses from torch on
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        with server:
             threading.Thread(target=server.serve_forever, daemon=True).start()
             try:
                 yield f"http://127.0.0.1:{server.server_address[1]}/"

@@ -168,3 +168,28 @@ def test_image_and_make_install_every_dependency_at_a_pinned_version() -> None:
     assert len(checked) > len(pins) // 2
     for name in checked:
         assert installed[name].split("+")[0] == pins[name], name
+
+
+#: Run with the train extra's packages made unimportable: the command line and the service,
+#: up to loading a model, as the image runs them.
+_SERVE_WITHOUT_TRAINING = """
+import sys
+for name in ("seqeval", "sklearn", "scipy", "pyarrow", "matplotlib"):
+    sys.modules[name] = None  # import raises ImportError
+from model.cli import main
+from model.artifact import DEFAULT_MODEL
+from model.device import resolve_device
+from model.tagger import Tagger
+import service.app, service.server, service.model_process
+Tagger.load(DEFAULT_MODEL, resolve_device("cpu"))
+try:
+    main(["serve", "--help"])
+except SystemExit as end:
+    sys.exit(end.code)
+"""
+
+
+def test_serving_needs_nothing_of_the_train_extra() -> None:
+    result = run_tool([sys.executable, "-c", _SERVE_WITHOUT_TRAINING])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "serve" in result.stdout
