@@ -51,8 +51,8 @@ def _run_train(args: argparse.Namespace) -> int:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from model.artifact import load
     from model.data import read_conll, recase
+    from model.device import resolve_device
     from model.evaluate import evaluate
-    from model.train import resolve_device
 
     device = resolve_device(args.device)
     loaded = load(args.model, device)
@@ -91,8 +91,8 @@ def _run_tag(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from model.device import resolve_device
     from model.tagger import Tagger
-    from model.train import resolve_device
 
     tagger = Tagger.load(args.model, resolve_device(args.device))
     if args.input is None:
@@ -148,8 +148,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
     from model.analysis import analyze
     from model.artifact import load
     from model.data import read_conll
+    from model.device import resolve_device
     from model.pairs import load_pairs
-    from model.train import resolve_device
 
     if importlib.util.find_spec("matplotlib") is None:  # an optional extra
         raise SystemExit("analyze draws with matplotlib: pip install 'bigru-ner[analysis]'")

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
 import torch
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
 from model.artifact import LoadedModel
 from model.data import Sentence
@@ -59,6 +58,11 @@ def score(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> 
     """Compare predicted tag sequences with gold ones."""
     if [len(g) for g in gold] != [len(p) for p in predicted]:
         raise ValueError("gold and predicted tag sequences differ in shape")
+    # seqeval (which brings scikit-learn and SciPy) is in the train extra, not in the serving
+    # image: imported here, so that the command line, which imports this module to build its
+    # `train` options, starts without it.
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+
     y_true, y_pred = [list(g) for g in gold], [list(p) for p in predicted]
     report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)
     per_type = {

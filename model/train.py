@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from model import artifact
 from model.data import CASES, Sentence, read_conll, recase
+from model.device import resolve_device
 from model.embeddings import Vectors, load_vectors
 from model.evaluate import Scores, score
 from model.features import Encoded, collate, encode_sentence, predict
@@ -83,19 +84,6 @@ class TrainConfig:
     lexicon_dropout: float = 0.5
     device: str = "auto"
     threads: int | None = None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available; anything else is passed to torch."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} asked for, but CUDA is not available")
-        if (device.index or 0) >= torch.cuda.device_count():
-            raise ValueError(f"{name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    return device
 
 
 def build_vocab(

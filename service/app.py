@@ -40,8 +40,8 @@ def load_tagger(settings: Settings, path: Path | None = None) -> TaggerLike | Mo
     path = settings.model if path is None else path
     if settings.model_process:
         return ModelProcess.start(path, settings.device, settings.torch_threads)
+    from model.device import resolve_device
     from model.tagger import Tagger
-    from model.train import resolve_device
 
     return Tagger.load(path, resolve_device(settings.device))
 

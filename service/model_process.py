@@ -53,7 +53,8 @@ class ModelProcess:
     Start it with :meth:`start`; :meth:`tag_sentences` then takes one batch at a time (calls
     from several threads are serialised), and :meth:`close` ends the child. A child that dies
     (killed for memory, say) is replaced by a new one loading the same model: at once by a
-    watching thread, or by the call that found it gone, which then sends its batch again.
+    watching thread, or by the call that found it gone, which then sends its batch again; but
+    not once :meth:`retire` (the server is shutting down) or :meth:`close` was called.
     """
 
     def __init__(
@@ -68,6 +69,9 @@ class ModelProcess:
         self._conn = conn
         self._lock = threading.Lock()
         self._closing = False
+        #: Set when the server begins to shut down: the child still takes batches, but one
+        #: that dies is not replaced.
+        self._retiring = False
         #: Set while the last attempt to start a new child failed: then only the watcher,
         #: with its pauses, tries again, not every batch.
         self._start_failed = False
@@ -117,6 +121,9 @@ class ModelProcess:
             except ModelProcessError:
                 if self._closing:
                     raise
+                if self._retiring:
+                    message = f"the model process {self._ended()} while the server shuts down"
+                    raise ModelProcessError(message) from None
                 if self._start_failed:
                     message = "the model process died and a new one failed to start; retrying"
                     raise ModelProcessError(message) from None
@@ -127,8 +134,14 @@ class ModelProcess:
         tags, scores = reply
         return tags, scores
 
+    def retire(self) -> None:
+        """The server is shutting down: keep serving the batches it still sends, but never
+        start a new child from now on. Safe to call from a signal handler (takes no lock)."""
+        self._retiring = True
+
     def close(self) -> None:
         """Ask the child to stop, and make sure that it has."""
+        self._retiring = True
         with self._lock:
             self._closing = True
             _stop(self._process, self._conn)
@@ -140,17 +153,17 @@ class ModelProcess:
             self._conn.send(batch)
             return self._conn.recv()
         except (EOFError, OSError) as error:
-            raise ModelProcessError(
-                f"the model process is gone (exit code {self._process.exitcode})"
-            ) from error
+            raise ModelProcessError(f"the model process {self._ended()}") from error
+
+    def _ended(self) -> str:
+        """How the child ended, waiting a moment for its exit status (its pipe closes first)."""
+        self._process.join(timeout=5)
+        return ended(self._process.exitcode)
 
     def _restart(self) -> None:
         """Replace the dead child (the lock is held). A child that cannot start leaves the
         dead one in place, so the next call or the watcher tries again."""
-        log.error(
-            "the model process exited (exit code %s): starting a new one",
-            self._process.exitcode,
-        )
+        log.error("the model process %s: starting a new one", self._ended())
         try:
             _stop(self._process, self._conn)
             self._process, self._conn, _ = _launch(self._spec)
@@ -175,6 +188,12 @@ class ModelProcess:
                     return
                 if self._process is not process:  # a caller replaced it already
                     continue
+                if self._retiring:
+                    log.warning(
+                        "the model process %s while the server shuts down: not replaced",
+                        self._ended(),
+                    )
+                    return
                 try:
                     self._restart()
                     pause = 1.0
@@ -192,6 +211,18 @@ class _Spec:
     model: Path
     device: str
     threads: int
+
+
+def ended(exitcode: int | None) -> str:
+    """Why a child process ended, from its exit code (negative: the signal that killed it)."""
+    if exitcode is None:
+        return "ended (exit status unknown)"
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
 
 
 def _launch(spec: _Spec) -> tuple[multiprocessing.process.BaseProcess, Connection, ModelInfo]:
@@ -249,12 +280,15 @@ def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> Non
 
 def _serve(conn: Connection, model: str, device: str, threads: int) -> None:
     """The child: load the model, then answer batches until told to stop or orphaned."""
-    # Ctrl+C reaches the whole process group; the server shuts down first, then closes us.
+    # Ctrl+C, or a stop signal sent to the process group (`kill -TERM -PGID`, what a shell or
+    # `make` passes on), reaches us too: the server drains its requests through us first, then
+    # closes us. Left alone, we would die under the requests still being drained.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(threads)
     try:
+        from model.device import resolve_device
         from model.tagger import Tagger
-        from model.train import resolve_device
         from service.pipeline import describe
 
         tagger = Tagger.load(Path(model), resolve_device(device))

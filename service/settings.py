@@ -151,7 +151,7 @@ class Settings(BaseSettings):
         if not _DEVICE_RE.fullmatch(value):
             raise ValueError(f"{value!r} is not one of auto, cpu, cuda, cuda:N")
         if value.startswith("cuda"):
-            from model.train import resolve_device
+            from model.device import resolve_device
 
             resolve_device(value)
         return value

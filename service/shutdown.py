@@ -41,11 +41,14 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not recorded for uvicorn to re-raise: a drained shutdown is a clean exit.
-        if self._loop is None or not self.started or self.service.draining:
+        drain = self._loop is not None and self.started and not self.service.draining
+        # From here /readyz and new /v1/* requests answer 503, and no model process is replaced.
+        self.service.begin_shutdown()
+        if not drain:
             self.force_exit = self.should_exit and sig == signal.SIGINT
             self.should_exit = True
             return
-        self.service.draining = True  # from here /readyz and new /v1/* requests answer 503
+        assert self._loop is not None
         self._loop.call_soon_threadsafe(self._start_drain)
 
     def _start_drain(self) -> None:

@@ -48,6 +48,15 @@ class Service:
     #: Set when shutdown begins: readiness answers 503 and new work is refused.
     draining: bool = False
 
+    def begin_shutdown(self) -> None:
+        """Shutdown begins: readiness answers 503, new work is refused, and a model process
+        that dies from now on is not replaced (the ones up still answer what was accepted).
+        Called from a signal handler: takes no lock."""
+        self.draining = True
+        for served in (self.main, self.forward):
+            if served is not None and isinstance(served.tagger, ModelProcess):
+                served.tagger.retire()
+
     @property
     def tagger(self) -> TaggerLike | ModelProcess | None:
         """The model that ``/v1/tag`` serves, once it is loaded."""

@@ -25,7 +25,7 @@ MONITORING = ROOT / "monitoring"
 PROMETHEUS_CONFIG = MONITORING / "prometheus" / "prometheus.yml"
 ALERT_RULES = MONITORING / "prometheus" / "alerts.yml"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "bigru-ner.json"
-NGINX_CONFIG = MONITORING / "nginx" / "nginx.conf"
+HAPROXY_CONFIG = MONITORING / "haproxy" / "haproxy.cfg"
 
 
 def tool(name: str) -> str:
@@ -41,10 +41,19 @@ def tool(name: str) -> str:
     return found
 
 
-def run_tool(args: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a tool to completion, capturing its output."""
+def run_tool(
+    args: Sequence[str], stdin: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool to completion, capturing its output; ``env`` adds to this environment."""
+    environment = None if env is None else os.environ | dict(env)
     return subprocess.run(
-        list(args), input=stdin, capture_output=True, text=True, timeout=120, check=False
+        list(args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.deploy.support import (
-    NGINX_CONFIG,
+    HAPROXY_CONFIG,
     PROMETHEUS_CONFIG,
     ROOT,
     load_yaml,
@@ -67,19 +67,49 @@ def test_gpu_profile_reserves_an_nvidia_device_and_joins_the_tagger_pool(
     assert all("profiles" not in s for s in others), "the rest starts without a profile"
 
 
+def _published(service: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of each port a service publishes, whichever
+    syntax docker-compose writes it in ("" for every interface)."""
+    published = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            published.append((port.get("host_ip", ""), int(port["published"]), port["target"]))
+        else:
+            *address, host, target = str(port).split("/")[0].split(":")
+            published.append(("".join(address), int(host), int(target)))
+    return published
+
+
 def test_load_balancer_spreads_over_every_tagger_replica(compose: dict[str, Any]) -> None:
     lb = compose["services"]["lb"]
-    assert lb["image"].startswith("nginx:")
-    assert [(p["published"], p["target"]) for p in lb["ports"]] == [(8000, 8000)]
-    assert _mounts(lb)["/etc/nginx/nginx.conf"] == NGINX_CONFIG
-    nginx = NGINX_CONFIG.read_text()
-    # Re-resolved service name (all replicas), listening where the port is published.
-    assert re.search(r"^\s*server tagger:8000 resolve;", nginx, re.M)
-    assert re.search(r"^\s*resolver 127\.0\.0\.11\b", nginx, re.M)
-    assert re.search(r"^\s*listen 8000;", nginx, re.M)
-    assert "proxy_pass http://tagger;" in nginx
+    assert lb["image"].startswith("haproxy:")
+    assert _published(lb) == [("", 8000, 8000)]
+    assert _mounts(lb)["/usr/local/etc/haproxy/haproxy.cfg"] == HAPROXY_CONFIG
+    # A soft stop, so that `docker compose down` lets the requests in progress finish.
+    assert lb["stop_signal"] == "SIGUSR1"
+    config = HAPROXY_CONFIG.read_text()
+    # Slots filled from Docker's DNS (all replicas, re-resolved), checked on /readyz, on the
+    # port that is published.
+    assert re.search(r"^\s*nameserver \S+ 127\.0\.0\.11:53$", config, re.M)
+    assert re.search(r"^\s*server-template tagger- \d+ tagger:8000$", config, re.M)
+    assert re.search(r"^\s*default-server check .*resolvers docker", config, re.M)
+    assert re.search(r"^\s*option httpchk GET /readyz$", config, re.M)
+    assert re.search(r"^\s*bind :8000$", config, re.M)
     # Replicas publish no host port, so that `--scale tagger=N` does not collide.
     assert "ports" not in compose["services"]["tagger"]
+
+
+def test_monitoring_is_published_on_loopback_unless_opened(compose: dict[str, Any]) -> None:
+    for name, port in (("prometheus", 9090), ("grafana", 3000)):
+        assert _published(compose["services"][name]) == [("127.0.0.1", port, port)], name
+    opened = run_tool(
+        [tool("docker-compose"), "-f", str(ROOT / "docker-compose.yml"), "config"],
+        env={"GRAFANA_PUBLISH": "3000", "PROMETHEUS_PUBLISH": "0.0.0.0:19090"},
+    )
+    assert opened.returncode == 0, opened.stderr
+    services = yaml.safe_load(opened.stdout)["services"]
+    assert _published(services["grafana"]) == [("", 3000, 3000)]
+    assert _published(services["prometheus"]) == [("0.0.0.0", 19090, 9090)]
 
 
 def test_prometheus_scrapes_every_replica_and_loads_the_alerts(compose: dict[str, Any]) -> None:
@@ -105,7 +135,7 @@ def test_grafana_is_provisioned_and_viewable_without_login(compose: dict[str, An
     provisioning = mounts["/etc/grafana/provisioning"]
     (datasource,) = load_yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
     assert datasource["url"] == "http://prometheus:9090"
-    assert any(p["target"] == 9090 for p in compose["services"]["prometheus"]["ports"])
+    assert any(target == 9090 for *_, target in _published(compose["services"]["prometheus"]))
     (provider,) = load_yaml(provisioning / "dashboards" / "bigru-ner.yml")["providers"]
     dashboards = mounts[provider["options"]["path"]]
     home = Path(env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])

@@ -31,10 +31,18 @@ def test_hadolint_finds_nothing_at_warning_level() -> None:
 def test_image_is_multi_stage_non_root_cpu_by_default_and_checks_readiness() -> None:
     dockerfile = read_dockerfile()
     assert len(dockerfile.stages) >= 2, "build and runtime stages"
-    assert all("-slim" in stage for stage in dockerfile.stages)
     text = (ROOT / "Dockerfile").read_text()
+    # Official defaults: the slim Python image, and torch from PyTorch's CPU index.
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim-bookworm$", text, re.M)
+    assert all(stage.startswith("${BASE_IMAGE} AS ") for stage in dockerfile.stages)
     assert re.search(r"^ARG TORCH_VARIANT=cpu$", text, re.M)
-    assert '--index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"' in text
+    index = "https://download.pytorch.org/whl/${TORCH_VARIANT}"
+    assert re.search(rf"^ARG TORCH_INDEX_URL={re.escape(index)}$", text, re.M)
+    assert '--index-url "${TORCH_INDEX_URL}"' in text
+    # pip is pinned before anything is installed with it, whatever the base brings.
+    installs = re.findall(r"^RUN pip install .*$", text, re.M)
+    assert re.search(r'"pip==\$\{PIP_VERSION\}"', installs[0]), installs
+    assert re.search(r"^ARG PIP_VERSION=\d+(\.\d+)+$", text, re.M)
     user = dockerfile.all("USER")[-1]
     assert user.split(":")[0] not in {"0", "root"}
     assert dockerfile.exec_form("ENTRYPOINT") + dockerfile.exec_form("CMD")
@@ -160,3 +168,28 @@ def test_image_and_make_install_every_dependency_at_a_pinned_version() -> None:
     assert len(checked) > len(pins) // 2
     for name in checked:
         assert installed[name].split("+")[0] == pins[name], name
+
+
+#: Run with the train extra's packages made unimportable: the command line and the service,
+#: up to loading a model, as the image runs them.
+_SERVE_WITHOUT_TRAINING = """
+import sys
+for name in ("seqeval", "sklearn", "scipy", "pyarrow", "matplotlib"):
+    sys.modules[name] = None  # import raises ImportError
+from model.cli import main
+from model.artifact import DEFAULT_MODEL
+from model.device import resolve_device
+from model.tagger import Tagger
+import service.app, service.server, service.model_process
+Tagger.load(DEFAULT_MODEL, resolve_device("cpu"))
+try:
+    main(["serve", "--help"])
+except SystemExit as end:
+    sys.exit(end.code)
+"""
+
+
+def test_serving_needs_nothing_of_the_train_extra() -> None:
+    result = run_tool([sys.executable, "-c", _SERVE_WITHOUT_TRAINING])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "serve" in result.stdout

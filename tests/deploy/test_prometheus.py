@@ -1,12 +1,14 @@
 """monitoring/prometheus: promtool's checks, and the real Prometheus scraping a live service.
 
-The integration test evaluates every PromQL expression of the dashboard and the alert rules
-through Prometheus' HTTP API and requires each to parse and to return data.
+The integration tests evaluate every PromQL expression of the dashboard and the alert rules
+through Prometheus' HTTP API and require each to parse and to return data, and the Helm chart's
+autoscaler queries (prometheus-adapter's rule, KEDA's trigger) to follow the queue under load.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +18,8 @@ import httpx
 import pytest
 import yaml
 
+from tests.deploy.chart import NAMESPACE, RELEASE, VALUE_SETS, adapter_rule, only, render
+from tests.deploy.conftest import SERVICE_ENV
 from tests.deploy.support import (
     ALERT_RULES,
     PROMETHEUS_CONFIG,
@@ -30,6 +34,14 @@ from tests.deploy.support import (
 
 #: Values for Grafana's variables: the rate window, and every replica.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$instance": ".*"}
+
+#: The labels a pod of the chart's release has in Prometheus: its namespace and name (added by
+#: prometheus-operator) and its release (the PodMonitor's podTargetLabels).
+POD_LABELS = {
+    "namespace": NAMESPACE,
+    "pod": f"{RELEASE}-bigru-ner-5d8f7c9b6-x2kqz",
+    "app_kubernetes_io_instance": RELEASE,
+}
 
 #: `<measurement> <comparison> <threshold>`, the form of every alert expression.
 ALERT_FORM = re.compile(
@@ -99,13 +111,14 @@ def alert_queries() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 
 def _prometheus_config(target: str, directory: Path) -> Path:
-    """The repository's Prometheus config, scraping ``target`` every second instead of DNS."""
+    """The repository's Prometheus config, scraping ``target`` every second instead of DNS,
+    labelled as a pod of the chart would be."""
     config = load_yaml(PROMETHEUS_CONFIG)
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     config["rule_files"] = [str(PROMETHEUS_CONFIG.parent / f) for f in config["rule_files"]]
     (job,) = config["scrape_configs"]
     del job["dns_sd_configs"]
-    job["static_configs"] = [{"targets": [target]}]
+    job["static_configs"] = [{"targets": [target], "labels": POD_LABELS}]
     path = directory / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -156,6 +169,86 @@ def _traffic(service: str) -> None:
                 if 503 in statuses:
                     break
         assert statuses == {200, 503}
+
+
+def autoscaler_queries() -> dict[str, str]:
+    """The PromQL of each autoscaler, as it reaches Prometheus for the pod of POD_LABELS.
+
+    prometheus-adapter's rule with the placeholders filled as the adapter fills them when the
+    HPA asks for the pods of its Deployment; KEDA's query as the chart renders it.
+    """
+    rule = adapter_rule()
+    series = rule["name"]["matches"].strip("^$")
+    matchers = f'namespace="{POD_LABELS["namespace"]}",pod=~"{POD_LABELS["pod"]}"'
+    adapter = rule["metricsQuery"]
+    for placeholder, value in {
+        "<<.Series>>": series,
+        "<<.LabelMatchers>>": matchers,
+        "<<.GroupBy>>": "pod",
+    }.items():
+        adapter = adapter.replace(placeholder, value)
+    assert "<<" not in adapter, adapter
+    scaled_object = only(render(VALUE_SETS["keda"]), "ScaledObject")
+    (trigger,) = scaled_object["spec"]["triggers"]
+    return {"prometheus-adapter": adapter, "KEDA": trigger["metadata"]["query"]}
+
+
+def test_autoscaler_queries_rise_with_the_queue(service: str, prometheus: str) -> None:
+    """0 while the service idles; above 0 (and within the queue's bound) while requests keep
+    its queue filled."""
+    # The adapter finds the pod's series (and so which pod and namespace it belongs to).
+    series: list[dict[str, Any]] = []
+
+    def found() -> bool:
+        series[:] = query(prometheus, adapter_rule()["seriesQuery"])["data"]["result"]
+        return bool(series)
+
+    wait_for(found, timeout=60, what="Prometheus to scrape the service")
+    assert [s["metric"]["pod"] for s in series] == [POD_LABELS["pod"]]
+    queries = autoscaler_queries()
+    values: dict[str, list[float]] = {}
+
+    def measure() -> dict[str, list[float]]:
+        values.clear()
+        for name, expr in queries.items():
+            answer = query(prometheus, expr)
+            assert answer["status"] == "success", f"{name}: {expr}\n{answer.get('error')}"
+            values[name] = [float(s["value"][1]) for s in answer["data"]["result"]]
+        return values
+
+    # Until a minute without traffic has passed (another test may have sent some).
+    wait_for(
+        lambda: (
+            all(len(v) == 1 for v in measure().values())
+            and all(v == [0.0] for v in values.values())
+        ),
+        timeout=120,
+        what=lambda: f"the idle service's queue depth to read 0: {values}",
+        interval=1,
+    )
+    stop = threading.Event()
+
+    def keep_sending() -> None:
+        texts = ["Mary Rossi visited Oslo .", "Acme Corp hired John Smith in Paris ."]
+        with httpx.Client(base_url=service, timeout=60) as client:
+            while not stop.is_set():
+                client.post("/v1/tag", json={"texts": texts})
+
+    with ThreadPoolExecutor(12) as pool:
+        senders = [pool.submit(keep_sending) for _ in range(12)]
+        try:
+            wait_for(
+                lambda: all(v and v[0] > 0 for v in measure().values()),
+                timeout=90,
+                what=lambda: f"the queue depth to rise under load: {values}",
+                interval=1,
+            )
+        finally:
+            stop.set()
+        for sender in senders:
+            sender.result()
+    bound = float(SERVICE_ENV["NER_MAX_QUEUE"])
+    assert all(0 < v[0] <= bound for v in values.values()), values
 
 
 def test_every_dashboard_and_alert_expression_returns_data(service: str, prometheus: str) -> None:

@@ -85,7 +85,9 @@ def _kill_child(process: ModelProcess) -> None:
     child.join()
 
 
-def test_a_child_that_dies_is_replaced_at_once(tiny_model: Path, tiny_tagger: Tagger) -> None:
+def test_a_child_that_dies_is_replaced_at_once_and_the_log_says_why_it_ended(
+    tiny_model: Path, tiny_tagger: Tagger, caplog: pytest.LogCaptureFixture
+) -> None:
     started = ModelProcess.start(tiny_model, "cpu", threads=1)
     replaced = threading.Event()
     started.on_restart = replaced.set
@@ -99,6 +101,24 @@ def test_a_child_that_dies_is_replaced_at_once(tiny_model: Path, tiny_tagger: Ta
     finally:
         started.close()
     assert not started.alive
+    assert "the model process was killed by SIGKILL: starting a new one" in caplog.messages
+
+
+def test_a_retired_child_that_dies_is_not_replaced(
+    tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = ModelProcess.start(tiny_model, "cpu", threads=1)
+    try:
+        started.retire()
+        assert started.tag_sentences([["Oslo"]])  # a retired child still answers
+        _kill_child(started)
+        wanted = "the model process was killed by SIGKILL while the server shuts down: not replaced"
+        wait_for(lambda: wanted in caplog.messages, 30, "the watcher to give the child up")
+        assert not started.alive and started.restarts == 0
+        with pytest.raises(ModelProcessError, match="killed by SIGKILL while the server shuts"):
+            started.tag_sentences([["Oslo"]])
+    finally:
+        started.close()
 
 
 def test_a_batch_sent_to_a_dead_child_is_tagged_by_its_replacement(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections import Counter
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.deploy.support import free_port, serving, wait_for
+from tests.deploy.support import answers, free_port, serving, wait_for
 from tests.service.support import metric
 
 TEXTS = [f"Mary Rossi{i} visited Oslo . It rained in Lima ." for i in range(20)]
@@ -89,3 +90,55 @@ def test_sigterm_finishes_accepted_requests_refuses_new_ones_and_exits_0(
     assert exit_code == 0, (tmp_path / "serve.log").read_text()[-3000:]
     log = (tmp_path / "serve.log").read_text()
     assert "draining 20 requests" in log and "Application shutdown complete" in log
+
+
+def test_a_stop_signal_to_the_process_group_leaves_the_model_processes_to_the_server(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """Ctrl+C or `kill -TERM -PGID` reaches the model processes too: they must keep answering
+    the drained requests, and none may be replaced while the server shuts down."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NER_")} | {
+        "NER_MAX_WAIT_MS": "2000",  # the requests are still queued when the signal comes
+        "NER_MAX_BATCH_SIZE": "256",
+    }
+    argv = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--model", str(tiny_model), "--device", "cpu"]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        # Its own process group, as a shell gives `make serve`: the signal goes to all of it.
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=out, start_new_session=True)
+    try:
+        wait_for(lambda: process.poll() is not None or answers(url + "/readyz"), 120, "/readyz")
+        with ThreadPoolExecutor(len(TEXTS)) as pool:
+            accepted = [pool.submit(_outcome, url, text) for text in TEXTS]
+
+            def inflight() -> float:
+                return metric(httpx.get(url + "/metrics").text, "ner_inflight_requests")
+
+            wait_for(lambda: inflight() == len(TEXTS), 30, "the requests to be in flight", 0.02)
+            os.killpg(process.pid, signal.SIGTERM)
+            outcomes = Counter(f.result(timeout=60) for f in accepted)
+        exit_code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    text = log.read_text()
+    assert outcomes == Counter({"200": len(TEXTS)}), text[-3000:]
+    assert exit_code == 0, text[-3000:]
+    assert "Application shutdown complete" in text
+    # No model process died under the signal, so none was (or had to be) replaced.
+    assert "model process" not in text, text[-3000:]
+    # Nothing of the group outlives the server: no model process started during shutdown.
+    wait_for(lambda: not _group_alive(process.pid), 15, "the process group to be gone")
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process is left in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
