@@ -227,3 +227,37 @@ async def test_with_a_real_bigru_every_changed_token_gets_its_deciding_word(
             assert last.tag == token.bidirectional.tag
             assert last.probability == pytest.approx(token.bidirectional.score)
             assert all(s.tag == last.tag for s in decided.prefixes if s.through >= decided.index)
+
+
+async def test_openapi_documents_the_option_its_answer_and_limits() -> None:
+    async with serving(create_app(settings(), Reader(), Ahead())) as client:
+        schema = (await client.get("/openapi.json")).json()
+    operation = schema["paths"]["/v1/compare"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/CompareRequest"}
+    assert body["examples"]["deciding_words"]["value"]["deciding_words"] is True
+    option = schema["components"]["schemas"]["CompareRequest"]["properties"]["deciding_words"]
+    assert option["default"] is False
+    assert "NER_DECIDING_MAX_SENTENCE_TOKENS" in option["description"]
+    limits = operation["responses"]["413"]["description"]
+    assert "sentence_too_long" in limits and "deciding_too_costly" in limits
+    components = schema["components"]["schemas"]
+    token = components["ComparedToken"]
+    assert "deciding" in token["properties"] and "deciding" not in token.get("required", [])
+    assert {"index", "start", "end", "distance", "prefixes"} <= set(
+        components["DecidingWord"]["required"]
+    )
+    (example,) = components["CompareResponse"]["examples"]
+    CompareResponse.model_validate(example)  # the documented answer is a valid one
+    # /v1/tag takes no such option.
+    tag = schema["paths"]["/v1/tag"]["post"]["requestBody"]["content"]["application/json"]
+    assert tag["schema"] == {"$ref": "#/components/schemas/TagRequest"}
+
+
+async def test_tag_refuses_the_option_and_compare_checks_its_type() -> None:
+    async with serving(create_app(settings(), Reader(), Ahead())) as client:
+        tagged = await client.post("/v1/tag", json={"text": "Ann", "deciding_words": True})
+        typed = await client.post("/v1/compare", json={"text": "Ann", "deciding_words": "maybe"})
+    assert (tagged.status_code, tagged.json()["error"]["code"]) == (422, "invalid_request")
+    assert "deciding_words" in tagged.json()["error"]["message"]
+    assert (typed.status_code, typed.json()["error"]["code"]) == (422, "invalid_request")
