@@ -223,6 +223,12 @@ class TaggerNetwork(nn.Module):
         forward-only one decodes each token from the forward algorithm up to it, so that no
         later word can change its label: that is what makes it the honest left-to-right twin.
         """
+        tags, probs = self.distributions(batch)
+        return tags, probs.gather(2, tags.unsqueeze(2)).squeeze(2)
+
+    def distributions(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best tags (B, T), decoded as :meth:`decode` does, and every tag's probability
+        (B, T, K); 0 past each length."""
         emissions = self(batch)
         mask = batch.mask
         if self.crf is not None and self.config.bidirectional:
@@ -234,4 +240,4 @@ class TaggerNetwork(nn.Module):
         else:
             probs = emissions.softmax(-1) * mask.unsqueeze(2)
             tags = probs.argmax(-1)
-        return tags, probs.gather(2, tags.unsqueeze(2)).squeeze(2)
+        return tags, probs

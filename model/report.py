@@ -15,6 +15,7 @@ from model.analysis import MODELS
 JSON_FILE, MARKDOWN_FILE = "report.json", "README.md"
 F1_PLOT, ROLE_PLOT = "entity_f1.png", "accuracy_by_role.png"
 FOLLOWING_PLOT = "accuracy_by_following.png"
+DECIDING_PLOT = "deciding_distance.png"
 
 
 def _share(value: float | None) -> str:
@@ -31,7 +32,7 @@ def _row(name: str, forward: float | None, both: float | None) -> str:
 
 
 def write_plots(report: dict[str, Any], out: Path) -> None:
-    """The three plots of the report, into ``out``."""
+    """The four plots of the report, into ``out``."""
     scores = report["entity_scores"]
     types = sorted(scores["bidirectional"]["per_type"])
     plots.bars(
@@ -62,6 +63,53 @@ def write_plots(report: dict[str, Any], out: Path) -> None:
         "tokens after it in the sentence",
         dashed="all tokens",
     )
+    distances = report["deciding_words"]["distance"]
+    plots.bars(
+        out / DECIDING_PLOT,
+        "Share of changed tokens by words to their deciding word",
+        [row["distance"] for row in distances],
+        {"bidirectional": [row["share"] for row in distances]},
+    )
+
+
+def _deciding(report: dict[str, Any]) -> list[str]:
+    """The section on deciding words: how far they lie, and the most frequent ones per type."""
+    found = report["deciding_words"]
+    mean = found["mean_distance"]
+    out = [
+        "## Which later word decided it",
+        "",
+        "For each token whose label the backward direction changed, the BiGRU tags the "
+        "sentence cut after each word from the token on; the deciding word is the first cut "
+        "from which the token keeps its final label, 0 words away when the BiGRU labels it so "
+        "from the words up to it already ([definition](../deciding-word.md)). "
+        f"{found['by_later_word']} of the {found['changed']} changed tokens were decided by a "
+        "later word" + ("." if mean is None else f"; the mean distance is {mean:.2f} words."),
+        "",
+        "| words to the deciding word | tokens | share |",
+        "| --- | ---: | ---: |",
+        *[f"| {r['distance']} | {r['tokens']} | {_share(r['share'])} |" for r in found["distance"]],
+        "",
+        f"![Distance to the deciding word]({DECIDING_PLOT})",
+        "",
+        "### The later words that decide most often, per label the BiGRU gives",
+        "",
+    ]
+    if not found["by_type"]:
+        return [*out, "None.", ""]
+    for kind, rows in found["by_type"].items():
+        out += [
+            f"#### {kind}",
+            "",
+            "| deciding word | tokens | forward-only said | example |",
+            "| --- | ---: | --- | --- |",
+        ]
+        for row in rows:
+            example = row["example"].replace("|", "\\|")
+            word = row["word"].replace("|", "\\|")
+            out.append(f"| {word} | {row['count']} | {row['forward']} | {example} |")
+        out.append("")
+    return out
 
 
 def _errors(rows: list[dict[str, Any]], model: str, said: str) -> list[str]:
@@ -165,6 +213,7 @@ def markdown(report: dict[str, Any], header: str) -> str:
         "",
         *_errors(report["caused_by_backward"], "bidirectional", "BiGRU"),
         "",
+        *_deciding(report),
         "## Minimal pairs",
         "",
         f"{pairs['pairs']} made-up pairs (`model/minimal_pairs.jsonl`) share an opening whose "

@@ -10,6 +10,7 @@ import torch
 
 from model.artifact import DEFAULT_MODEL, LoadedModel, load
 from model.data import tags_to_spans
+from model.deciding import probabilities_of
 from model.features import predict
 from model.tokenize import Token, split_sentences
 
@@ -74,6 +75,15 @@ class Tagger:
     ) -> tuple[list[list[str]], list[list[float]]]:
         """Tags and tag probabilities of each token list, in one or more padded batches."""
         return predict(self.model.network, self.model.vocab, sentences, device=self.device)
+
+    def probabilities_of(
+        self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        """Tags of each token list, and each token's probability of the label ``labels`` gives
+        it, in one batch (see :mod:`model.deciding`)."""
+        return probabilities_of(
+            self.model.network, self.model.vocab, sentences, labels, device=self.device
+        )
 
     def tag_tokens(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
         """Tag pre-tokenized sentences; offsets are token indices."""

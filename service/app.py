@@ -171,6 +171,7 @@ def create_app(
                 )
                 check_forward(service.forward.tagger)
                 served.append(service.forward)
+                meters.comparing(main.info.labels)
             info = main.info
 
             # The fuller queue is the one that refuses requests first: what the alerts watch.

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 #: Tags and their probabilities for each sentence of a batch, in batch order.
 Predict = Callable[[list[list[str]]], tuple[list[list[str]], list[list[float]]]]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,20 @@ class Batcher:
             results[i] = outcome
         return results
 
+    async def call(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run one model call of its own, ``function(*args)``, on the model's worker thread
+        between two batches (under ``torch.inference_mode()``): for work that must not be
+        split or mixed with other requests' sentences. Raises :class:`BatcherUnavailable` when
+        not running and :class:`BatchFailed` (caused by its exception) when it fails."""
+        if not self.running or self._executor is None:
+            raise BatcherUnavailable("the model is not serving")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, _inference, function, *args)
+        except Exception as error:
+            log.exception("a model call of its own failed")
+            raise BatchFailed(f"the model failed on a call: {error!r}") from error
+
     def _withdraw(self, items: list[_Item]) -> None:
         """Take a leaving caller's sentences out of the queue (and out of the carry-over)."""
         assert self._queue is not None
@@ -335,6 +350,12 @@ class Batcher:
             self._synchronize()
             seconds = time.perf_counter() - started
         return predictions, seconds
+
+
+def _inference(function: Callable[..., _T], *args: Any) -> _T:
+    # inference_mode is thread-local: it has to be entered in the thread that computes.
+    with torch.inference_mode():
+        return function(*args)
 
 
 def _checked(

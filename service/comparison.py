@@ -4,7 +4,7 @@ bidirectional model (each through its own batcher), then the two taggings side b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from model.tagger import Tagged
 from service import pipeline
@@ -16,6 +16,7 @@ from service.schemas import (
     CompareModels,
     CompareResponse,
     CompareResult,
+    DecidingWord,
     EntityOut,
     TagScore,
 )
@@ -43,8 +44,12 @@ def _entities(tagged: Tagged) -> list[EntityOut]:
     return [EntityOut.model_validate(e, from_attributes=True) for e in tagged.entities]
 
 
-def side_by_side(forward: Tagged, bidirectional: Tagged) -> CompareResult:
-    """One input's two taggings, token by token, with the tokens whose label changed."""
+def side_by_side(
+    forward: Tagged, bidirectional: Tagged, deciding: Mapping[int, DecidingWord] | None = None
+) -> CompareResult:
+    """One input's two taggings, token by token, with the tokens whose label changed and,
+    when found, their deciding words (by token index)."""
+    deciding = deciding or {}
     tokens = [
         ComparedToken(
             text=left.text,
@@ -53,8 +58,9 @@ def side_by_side(forward: Tagged, bidirectional: Tagged) -> CompareResult:
             forward=TagScore(tag=left.tag, score=left.score),
             bidirectional=TagScore(tag=both.tag, score=both.score),
             changed=left.tag != both.tag,
+            deciding=deciding.get(i),
         )
-        for left, both in zip(forward.tokens, bidirectional.tokens, strict=True)
+        for i, (left, both) in enumerate(zip(forward.tokens, bidirectional.tokens, strict=True))
     ]
     return CompareResult(
         tokens=tokens,
@@ -70,11 +76,14 @@ def encode(
     forward: Sequence[Sequence[Prediction]],
     bidirectional: Sequence[Sequence[Prediction]],
     models: tuple[ModelInfo, ModelInfo],
+    deciding: Sequence[Mapping[int, DecidingWord]] | None = None,
 ) -> CompareResponse:
-    """The answer: each document's two taggings side by side, under the models' names."""
+    """The answer: each document's two taggings side by side, under the models' names, with
+    each document's deciding words when they were asked for."""
     left, both = pipeline.encode(documents, forward), pipeline.encode(documents, bidirectional)
+    found = [None] * len(documents) if deciding is None else deciding
     return CompareResponse(
         models=CompareModels(forward=models[0].name, bidirectional=models[1].name),
         device=models[1].device,
-        results=[side_by_side(a, b) for a, b in zip(left, both, strict=True)],
+        results=[side_by_side(a, b, d) for a, b, d in zip(left, both, found, strict=True)],
     )

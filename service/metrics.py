@@ -9,6 +9,7 @@ end-to-end (``ner_request_duration_seconds``), queue (``ner_queue_wait_seconds``
 from __future__ import annotations
 
 import logging
+from collections import Counter as CountOf
 from collections.abc import Callable, Sequence
 
 from prometheus_client import (
@@ -48,6 +49,9 @@ LATENCY_BUCKETS = (
 BATCH_SIZE_BUCKETS = tuple(float(2**k) for k in range(11))
 #: Tokens per batch: powers of two up to 65536.
 BATCH_TOKEN_BUCKETS = tuple(float(2**k) for k in range(0, 17))
+
+#: Words from a changed token to its deciding word.
+DISTANCE_BUCKETS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -116,12 +120,23 @@ class Metrics:
         )
         self.compared_tokens = Counter(
             "ner_compared_tokens_total",
-            "Tokens tagged by both the forward-only and the bidirectional model (/v1/compare).",
+            "Tokens tagged by both the forward-only and the bidirectional model (/v1/compare), "
+            "by the bidirectional model's label (O outside entities).",
+            ["label"],
             registry=r,
         )
         self.backward_changes = Counter(
             "ner_backward_changes_total",
-            "Compared tokens whose label the backward direction changed (/v1/compare).",
+            "Compared tokens whose label the backward direction changed (/v1/compare), by the "
+            "bidirectional model's label (O outside entities).",
+            ["label"],
+            registry=r,
+        )
+        self.deciding_distance = Histogram(
+            "ner_deciding_distance_words",
+            "Words from a changed token to its deciding word (/v1/compare with deciding_words; "
+            "0: the token itself).",
+            buckets=DISTANCE_BUCKETS,
             registry=r,
         )
         self.model_restarts = Counter(
@@ -174,10 +189,31 @@ class Metrics:
                 series = self._entity_series[label] = self.entities.labels(label=label)
             series.inc()
 
-    def observe_comparison(self, tokens: int, changed: int) -> None:
-        """Count the tokens of one compare answer, and those whose label changed."""
-        self.compared_tokens.inc(tokens)
-        self.backward_changes.inc(changed)
+    def comparing(self, labels: Sequence[str]) -> None:
+        """Start the compare series of each entity label (and O) at 0, so that the share of
+        changed tokens per label has data before a label first changes."""
+        for label in ["O", *labels]:
+            self.compared_tokens.labels(label=label)
+            self.backward_changes.labels(label=label)
+
+    def observe_comparison(self, tokens: Sequence[tuple[str, bool]]) -> None:
+        """Count the tokens of one compare answer, given as (the bidirectional model's tag,
+        whether backward context changed it), and those whose label changed, per label."""
+        compared: CountOf[str] = CountOf()
+        changed: CountOf[str] = CountOf()
+        for tag, was_changed in tokens:
+            label = tag[2:] if tag[:2] in ("B-", "I-") else tag
+            compared[label] += 1
+            changed[label] += was_changed
+        for label, count in compared.items():
+            self.compared_tokens.labels(label=label).inc(count)
+            if changed[label]:
+                self.backward_changes.labels(label=label).inc(changed[label])
+
+    def observe_deciding(self, distances: Sequence[int]) -> None:
+        """Record the distance of each deciding word of one compare answer."""
+        for distance in distances:
+            self.deciding_distance.observe(distance)
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         """Record one answered request."""

@@ -114,7 +114,17 @@ class ModelProcess:
         on it too, cannot start, or a new one failed to start already,
         :class:`ModelProcessError`.
         """
-        batch = [list(s) for s in sentences]
+        return self._call([list(s) for s in sentences])
+
+    def probabilities_of(
+        self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        """:meth:`model.tagger.Tagger.probabilities_of`, computed by the child (errors as
+        :meth:`tag_sentences`)."""
+        return self._call(_ProbabilitiesOf([list(s) for s in sentences], [list(x) for x in labels]))
+
+    def _call(self, batch: object) -> tuple[list[list[str]], list[list[float]]]:
+        """The child's answer to ``batch``: token lists, or a :class:`_ProbabilitiesOf`."""
         with self._lock:
             try:
                 reply = self._ask(batch)
@@ -146,7 +156,7 @@ class ModelProcess:
             self._closing = True
             _stop(self._process, self._conn)
 
-    def _ask(self, batch: list[list[str]]) -> Any:
+    def _ask(self, batch: object) -> Any:
         if self._closing:
             raise ModelProcessError("the model process is gone: it was closed")
         try:
@@ -202,6 +212,14 @@ class ModelProcess:
                     log.exception("the new model process failed to start")
             time.sleep(pause)
             pause = min(2 * pause, _MAX_RESTART_PAUSE)
+
+
+@dataclass(frozen=True, slots=True)
+class _ProbabilitiesOf:
+    """Asks the child for :meth:`model.tagger.Tagger.probabilities_of` instead of tags."""
+
+    sentences: list[list[str]]
+    labels: list[list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +325,10 @@ def _serve(conn: Connection, model: str, device: str, threads: int) -> None:
             return
         try:
             with torch.inference_mode():
-                answer: object = tagger.tag_sentences(sentences)
+                if isinstance(sentences, _ProbabilitiesOf):
+                    answer: object = tagger.probabilities_of(sentences.sentences, sentences.labels)
+                else:
+                    answer = tagger.tag_sentences(sentences)
         except Exception as error:  # the batch fails, the process goes on
             answer = _Failed(type(error).__name__, str(error))
         conn.send(answer)

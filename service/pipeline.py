@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,6 +67,10 @@ class TaggerLike(Protocol):
 
     def tag_sentences(
         self, sentences: Sequence[Sequence[str]]
+    ) -> tuple[list[list[str]], list[list[float]]]: ...
+
+    def probabilities_of(
+        self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
     ) -> tuple[list[list[str]], list[list[float]]]: ...
 
 
@@ -156,8 +161,20 @@ async def predict(
 ) -> list[list[Prediction]]:
     """Tags of every sentence of every document, through the shared batcher."""
     flat = [[token.text for token in sentence] for d in documents for sentence in d.sentences]
-    try:
+    with model_errors(retry_after):
         predictions = await batcher.submit(flat)
+    out, k = [], 0
+    for document in documents:
+        out.append(predictions[k : k + len(document.sentences)])
+        k += len(document.sentences)
+    return out
+
+
+@contextmanager
+def model_errors(retry_after: int) -> Iterator[None]:
+    """The batcher's refusals and the model's failures as the service's answers."""
+    try:
+        yield
     except QueueFull as error:
         raise ServiceError(503, "queue_full", str(error), retry_after=retry_after) from error
     except BatcherUnavailable as error:
@@ -172,11 +189,6 @@ async def predict(
         raise ServiceError(
             500, "inference_failed", "the model failed on a batch holding this request"
         ) from error
-    out, k = [], 0
-    for document in documents:
-        out.append(predictions[k : k + len(document.sentences)])
-        k += len(document.sentences)
-    return out
 
 
 def encode(

@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(10_000, ge=1)
     """Longest text in characters (pre-tokenized: a token list joined by spaces)."""
 
+    deciding_max_sentence_tokens: int = Field(100, ge=1)
+    """Longest sentence, in tokens, of a ``POST /v1/compare`` request that asks for deciding
+    words (``"deciding_words": true``); a longer one gets 413 ``sentence_too_long`` before any
+    model work. Finding them in a sentence of n tokens tags up to n - 1 of its prefixes."""
+
+    deciding_max_tokens: int = Field(16384, ge=1)
+    """Budget of the one model call that tags a compare request's prefixes to find its deciding
+    words, counted with padding (prefixes x longest prefix), like :attr:`max_batch_tokens`; a
+    request whose changed tokens need more gets 413 ``deciding_too_costly``."""
+
     max_body_bytes: int = Field(1_000_000, ge=1)
     """Largest request body in bytes; larger ones get 413 before they are parsed."""
 

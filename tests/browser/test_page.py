@@ -6,20 +6,26 @@ The screenshots are written to ``test-artifacts/`` (git-ignored) for people to l
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.deploy.support import ROOT, bigru_ner_serve, tool
 
 ARTIFACTS = ROOT / "test-artifacts"
 SENTENCE = "Jordan Henderson flew to Berlin on Monday ."
+MODELS = ("forward", "bidirectional")
 
 
 def _start(tmp_path_factory: pytest.TempPathFactory, **env: str) -> Iterator[str]:
@@ -99,8 +105,8 @@ def test_typed_text_shows_entities_and_what_backward_context_changed(
     assert "Jordan" in [c.text for c in changed]
     assert len(rows) == len(changed) == int(browser.find_element(By.ID, "changed-count").text)
     for row in rows:
-        _, forward_tag, both_tag = (cell.text for cell in row.find_elements(By.TAG_NAME, "td"))
-        assert forward_tag != both_tag
+        tags = row.find_elements(By.CSS_SELECTOR, "td .tag")
+        assert len(tags) == 2 and tags[0].text != tags[1].text
     _screenshot(browser, "page-compare.png")
 
 
@@ -113,3 +119,127 @@ def test_without_compare_the_page_says_so_and_still_tags(
     assert ("Jordan Henderson", "PER") in _entities(browser, "bidirectional")
     assert not browser.find_element(By.ID, "forward-side").is_displayed()
     _screenshot(browser, "page-tag-only.png")
+
+
+#: The colours of the arrow (and the deciding word's outline) and of the curve, in page.css.
+ARROW, CURVE = (0xC2, 0x41, 0x0C), (0x25, 0x63, 0xEB)
+
+
+def _picture(element: WebElement) -> Image.Image:
+    """What the browser shows of ``element``, as RGB pixels."""
+    return Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")
+
+
+def _near(pixel: tuple[int, ...], colour: tuple[int, int, int], tolerance: int = 60) -> bool:
+    return sum(abs(a - b) for a, b in zip(pixel[:3], colour, strict=True)) <= tolerance
+
+
+def _count(picture: Image.Image, colour: tuple[int, int, int], box: tuple[int, ...]) -> int:
+    """Pixels of ``colour`` inside ``box`` (left, top, right, bottom) of ``picture``."""
+    left, top, right, bottom = box
+    pixels = picture.load()
+    assert pixels is not None
+    return sum(_near(pixels[x, y], colour) for x in range(left, right) for y in range(top, bottom))
+
+
+def _rect(browser: WebDriver, element: WebElement) -> dict[str, float]:
+    rect: dict[str, float] = browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return {left: r.left, top: r.top, width: r.width, height: r.height};",
+        element,
+    )
+    return rect
+
+
+def _check_arrow(browser: WebDriver) -> None:
+    """The chosen token's arrow is drawn, in the band above the text between the two words."""
+    text = browser.find_element(By.ID, "bidirectional")
+    chosen = text.find_element(By.CSS_SELECTOR, "button.token[aria-pressed='true']")
+    decider = text.find_element(By.CSS_SELECTOR, ".decider")
+    box, a, b = _rect(browser, text), _rect(browser, chosen), _rect(browser, decider)
+    picture = _picture(text)
+    scale = picture.width / box["width"]
+    left = min(a["left"], b["left"]) + min(a["width"], b["width"]) / 2 - box["left"]
+    right = max(a["left"] + a["width"], b["left"] + b["width"]) - box["left"]
+    # Only the arrow is drawn above the words (the outline sits 4 px around the word).
+    bottom = min(a["top"], b["top"]) - box["top"] - 6
+    band = tuple(round(v * scale) for v in (left, 0, right, bottom))
+    assert bottom > 10 and _count(picture, ARROW, band) > 20, "no arrow above the words"
+
+
+def _check_curve(browser: WebDriver, probabilities: list[float]) -> None:
+    """A dot per prefix, higher where the probability is, joined by a line drawn between them."""
+    chart = browser.find_element(By.ID, "curve")
+    dots = chart.find_elements(By.CSS_SELECTOR, "circle.dot")
+    assert len(dots) == len(probabilities)
+    centres = [(float(d.get_attribute("cx") or 0), float(d.get_attribute("cy") or 0)) for d in dots]
+    for (_, y1), (_, y2), p1, p2 in zip(
+        centres, centres[1:], probabilities, probabilities[1:], strict=False
+    ):
+        assert (y1 - y2) * (p2 - p1) >= 0  # up where the probability grows
+    picture = _picture(chart)
+    scale = picture.width / float((chart.get_dom_attribute("viewBox") or "").split()[2])
+    for (x1, y1), (x2, y2) in zip(centres, centres[1:], strict=False):
+        x, y = (x1 + x2) / 2 * scale, (y1 + y2) / 2 * scale  # halfway: only the line is there
+        box = (round(x) - 2, round(y - 6 * scale), round(x) + 3, round(y + 6 * scale) + 1)
+        assert _count(picture, CURVE, box) > 3, f"no line between the dots at x={x:.0f}"
+
+
+def test_the_deciding_word_has_an_arrow_a_curve_and_both_confidences(
+    browser: WebDriver, service: str
+) -> None:
+    expected = httpx.post(
+        service + "/v1/compare", json={"text": SENTENCE, "deciding_words": True}, timeout=60
+    ).json()["results"][0]["tokens"]
+    changed = [i for i, t in enumerate(expected) if t["changed"]]
+    browser.set_window_size(1100, 900)
+    _submit(browser, service, SENTENCE)
+    # The first changed token is chosen at once: its deciding word is outlined, and explained.
+    first = expected[changed[0]]
+    why = browser.find_element(By.ID, "why")
+    assert why.is_displayed()
+    assert browser.find_element(By.ID, "why-token").text == first["text"]
+    assert browser.find_element(By.ID, "why-tag").text == first["bidirectional"]["tag"]
+    decider = browser.find_element(By.CSS_SELECTOR, "#bidirectional .decider")
+    assert decider.get_attribute("data-index") == str(first["deciding"]["index"])
+    assert first["deciding"]["index"] > changed[0], "the bundled models' story: a later word"
+    assert browser.find_elements(By.CSS_SELECTOR, "#bidirectional svg.arrows path.arrow")
+    _check_arrow(browser)
+    _check_curve(browser, [s["probability"] for s in first["deciding"]["prefixes"]])
+    caption = browser.find_element(By.ID, "curve-title").text
+    assert first["text"] in caption and first["deciding"]["text"] in caption
+    # Both models' confidence in every token, in words as well as in bars.
+    rows = browser.find_elements(By.CSS_SELECTOR, "#tokens tbody tr")
+    assert len(rows) == len(expected)
+    for row, token in zip(rows, expected, strict=True):
+        scores = [s.text for s in row.find_elements(By.CSS_SELECTOR, "td .score")]
+        assert scores == [f"{round(100 * token[m]['score'])}%" for m in MODELS]
+    _screenshot(browser, "page-deciding.png")
+    # Each changed token can be chosen from the keyboard, and then is the one explained.
+    for index in changed:
+        button = browser.find_element(
+            By.CSS_SELECTOR, f"#bidirectional button.token[data-index='{index}']"
+        )
+        button.send_keys(Keys.ENTER)
+        assert browser.switch_to.active_element == button
+        assert button.get_attribute("aria-pressed") == "true"
+        assert browser.find_element(By.ID, "why-token").text == expected[index]["text"]
+
+
+def test_the_deciding_word_reads_on_a_phone(browser: WebDriver, service: str) -> None:
+    browser.set_window_size(390, 844)
+    try:
+        _submit(browser, service, SENTENCE)
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= browser.execute_script("return window.innerWidth")
+        _check_arrow(browser)
+        tokens = httpx.post(
+            service + "/v1/compare", json={"text": SENTENCE, "deciding_words": True}, timeout=60
+        ).json()["results"][0]["tokens"]
+        first = next(t for t in tokens if t["changed"])
+        _check_curve(browser, [s["probability"] for s in first["deciding"]["prefixes"]])
+        chart = browser.find_element(By.ID, "curve")
+        assert chart.rect["width"] <= 390 and chart.get_attribute("role") == "img"
+        _screenshot(browser, "page-deciding-phone.png")
+    finally:
+        browser.set_window_size(1100, 900)

@@ -22,6 +22,11 @@ PANELS = {
     "Queue depth and requests in flight": {"ner_queue_depth"},
     "Refused requests by reason": {"ner_rejected_total"},
     "Backward-context changes": {"ner_backward_changes_total", "ner_compared_tokens_total"},
+    "Backward-context changes per label": {
+        "ner_backward_changes_total",
+        "ner_compared_tokens_total",
+    },
+    "Distance to the deciding word (p50 / p95)": {"ner_deciding_distance_words_bucket"},
     "Model info": {"ner_model_info"},
     "Model process restarts": {"ner_model_restarts_total"},
 }
@@ -37,6 +42,8 @@ def test_dashboard_has_every_panel_of_the_issue() -> None:
     latency = " ".join(t["expr"] for t in latency_targets)
     assert all(f"histogram_quantile({q}," in latency for q in ("0.5", "0.95", "0.99"))
     assert "by (le, endpoint)" in latency
+    per_label = panels["Backward-context changes per label"]["targets"]
+    assert all("by (label)" in t["expr"] and "label" in t["legendFormat"] for t in per_label)
     compute = panels["Queue wait vs model compute per device (p50 / p95)"]["targets"]
     assert all("device" in t["expr"] and "device" in t["legendFormat"] for t in compute)
 

@@ -153,12 +153,14 @@ def query(prometheus: str, expr: str) -> dict[str, Any]:
 
 
 def _traffic(service: str) -> None:
-    """Tag and compare requests, answered and refused: 200s, a 415, a 413 and (the queue holds
-    4) 503s."""
+    """Tag and compare requests (one asking for deciding words), answered and refused: 200s, a
+    415, a 413 and (the queue holds 4) 503s."""
     texts = ["Mary Rossi visited Oslo .", "Acme Corp hired John Smith in Paris ."]
     with httpx.Client(base_url=service, timeout=60) as client:
         assert client.post("/v1/tag", json={"texts": texts}).status_code == 200
         assert client.post("/v1/compare", json={"texts": texts}).status_code == 200
+        why = {"text": "Jordan Henderson flew to Berlin on Monday .", "deciding_words": True}
+        assert client.post("/v1/compare", json=why).status_code == 200
         assert client.post("/v1/tag", content=b"text=Mary").status_code == 415
         assert client.post("/v1/tag", json={"texts": texts * 3}).status_code == 413
         statuses: set[int] = set()

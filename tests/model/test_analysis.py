@@ -7,14 +7,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
-from model.analysis import analyze
+from model import analysis
+from model.analysis import Token, analyze, deciding_words, find_deciding
 from model.artifact import load
 from model.cli import main
-from model.data import read_conll, recase, tags_to_spans
+from model.data import Sentence, read_conll, recase, tags_to_spans
+from model.deciding import Deciding, Question
 from model.evaluate import evaluate
+from model.features import predict
 from model.pairs import load_pairs
-from model.report import F1_PLOT, FOLLOWING_PLOT, JSON_FILE, MARKDOWN_FILE, ROLE_PLOT
+from model.report import (
+    DECIDING_PLOT,
+    F1_PLOT,
+    FOLLOWING_PLOT,
+    JSON_FILE,
+    MARKDOWN_FILE,
+    ROLE_PLOT,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +100,79 @@ def test_the_command_writes_markdown_json_and_plots(
     lower = written["entity_f1_by_case"]["lower"]["bidirectional"]
     assert "| entity F1, the text lower-cased | " in markdown
     assert f"{100 * lower:.1f}%" in markdown
-    for plot in (F1_PLOT, ROLE_PLOT, FOLLOWING_PLOT):
+    assert "## Which later word decided it" in markdown
+    for plot in (F1_PLOT, ROLE_PLOT, FOLLOWING_PLOT, DECIDING_PLOT):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({plot})" in markdown
     with pytest.raises(SystemExit, match="forward-only"):
         main([*argv[:5], "--model", str(tiny_model), "--forward-model", str(tiny_model)])
+
+
+def test_every_changed_token_has_a_deciding_word_at_or_after_it(report: dict[str, Any]) -> None:
+    found = report["deciding_words"]
+    assert found["changed"] == report["changes"]["changed"]
+    assert sum(r["tokens"] for r in found["distance"]) == found["changed"]
+    at_itself = found["distance"][0]
+    assert at_itself["distance"] == "0"
+    assert found["by_later_word"] == found["changed"] - at_itself["tokens"]
+    for rows in found["by_type"].values():
+        assert sum(r["count"] for r in rows) <= found["by_later_word"]
+        assert all("[" in r["example"] and f"«{r['word']}»" in r["example"] for r in rows)
+
+
+def _changed(sentence: int, index: int, forward: str, both: str) -> Token:
+    return Token(sentence, index, both, forward, both, 0)
+
+
+def test_deciding_words_are_counted_per_type_the_bigru_gives() -> None:
+    sentences = [
+        Sentence("Paris Hilton arrived".split(), ["B-PER", "I-PER", "O"]),
+        Sentence("There Paris Hilton smiled".split(), ["O", "B-PER", "I-PER", "O"]),
+        Sentence("The World Cup final was in Paris".split(), ["O", "B-MISC", "I-MISC"] + ["O"] * 4),
+        Sentence("Jordan , who left early , said so".split(), ["B-PER"] + ["O"] * 7),
+    ]
+    decided = [
+        (_changed(0, 0, "B-LOC", "B-PER"), Deciding(0, 1, [])),
+        (_changed(1, 1, "B-LOC", "B-PER"), Deciding(1, 2, [])),
+        (_changed(2, 1, "B-ORG", "B-MISC"), Deciding(1, 2, [])),
+        (_changed(2, 2, "I-ORG", "I-MISC"), Deciding(2, 2, [])),  # decided at itself
+        (_changed(3, 0, "B-LOC", "B-PER"), Deciding(0, 6, [])),
+    ]
+    found = deciding_words(sentences, decided)
+    assert (found["changed"], found["by_later_word"]) == (5, 4)
+    assert found["mean_distance"] == pytest.approx((1 + 1 + 1 + 0 + 6) / 5)
+    counts = {r["distance"]: r["tokens"] for r in found["distance"]}
+    assert counts == {"0": 1, "1": 3, "2": 0, "3": 0, "4-5": 0, "6-8": 1, "9-16": 0, "17+": 0}
+    assert found["distance"][1]["share"] == pytest.approx(0.6)
+    persons, others = found["by_type"]["PER"], found["by_type"]["MISC"]
+    assert [(r["word"], r["count"], r["forward"]) for r in persons] == [
+        ("Hilton", 2, "LOC"),
+        ("said", 1, "LOC"),
+    ]
+    assert persons[0]["example"] == "[Paris] «Hilton» arrived"
+    assert persons[1]["example"] == "[Jordan] , who left early , «said» so"
+    assert [(r["word"], r["count"], r["forward"]) for r in others] == [("Cup", 1, "ORG")]
+    assert others[0]["example"] == "The [World] «Cup» final …"
+
+
+def test_deciding_words_are_the_same_however_the_prefixes_are_grouped(
+    tiny_model: Path, corpus: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = load(tiny_model)
+    sentences = read_conll(corpus["dev"])[:6]
+    tags, scores = predict(model.network, model.vocab, [s.tokens for s in sentences])
+    # Any tokens may be asked about: the first and the third of each sentence.
+    questions = [
+        Question(s.tokens, t, p, [0, 2]) for s, t, p in zip(sentences, tags, scores, strict=True)
+    ]
+    together = find_deciding(model, questions, torch.device("cpu"))
+    monkeypatch.setattr(analysis, "PREFIX_BUDGET", 1)  # a call per sentence
+    apart = find_deciding(model, questions, torch.device("cpu"))
+    assert [[(d.token, d.word) for d in ds] for ds in together] == [
+        [(d.token, d.word) for d in ds] for ds in apart
+    ]
+    for question, ds in zip(questions, together, strict=True):
+        for d in ds:
+            assert d.token <= d.word < len(question.tokens)
+            assert d.steps[-1].tag == question.tags[d.token]
+            assert d.steps[-1].probability == question.probabilities[d.token]

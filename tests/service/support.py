@@ -63,6 +63,12 @@ class StubTagger:
             raise error
         return [stub_tags(s) for s in sentences], [[0.5] * len(s) for s in sentences]
 
+    def probabilities_of(
+        self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        """Its tags of each token list, and 0.5 for whatever label is asked."""
+        return [stub_tags(s) for s in sentences], [[0.5] * len(s) for s in labels]
+
 
 def settings(**values: Any) -> Settings:
     """Settings for tests: short waits and no forward model (no comparison) unless asked, no
@@ -101,6 +107,16 @@ def metric(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+def total(text: str, name: str) -> float:
+    """The sum of a metric's samples over all their labels in Prometheus text."""
+    return sum(
+        float(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
 
 
 @contextmanager

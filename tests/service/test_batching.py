@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import torch
 
 from service.batching import (
     Batcher,
@@ -351,3 +352,34 @@ async def test_submit_before_start_is_refused(stub: StubTagger) -> None:
     assert not batcher.running
     with pytest.raises(BatcherUnavailable):
         await batcher.submit([["a"]])
+
+
+async def test_a_call_of_its_own_runs_on_the_model_thread_between_batches(
+    stub: StubTagger,
+) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    def probe(x: int) -> int:
+        seen.append((threading.current_thread().name, torch.is_inference_mode_enabled()))
+        return x + 1
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    async with running(stub) as batcher:
+        stub.gate.clear()  # the next batch stays in the model
+        tagging = asyncio.create_task(batcher.submit([["Mary"]]))
+        await wait_until(lambda: stub.batches)
+        called = asyncio.create_task(batcher.call(probe, 41))
+        await asyncio.sleep(0.05)
+        assert not called.done() and seen == []  # it waits for the batch in the model
+        stub.gate.set()
+        assert await called == 42
+        await tagging
+        assert seen == [(stub.threads[0], True)]
+        with pytest.raises(BatchFailed) as failed:
+            await batcher.call(broken)
+        assert isinstance(failed.value.__cause__, RuntimeError)
+        assert await batcher.call(probe, 1) == 2  # it goes on serving
+    with pytest.raises(BatcherUnavailable):
+        await batcher.call(probe, 1)

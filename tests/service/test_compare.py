@@ -12,7 +12,7 @@ from model.artifact import ArtifactError
 from model.tagger import Tagger
 from service.app import create_app
 from service.schemas import CompareResponse
-from tests.service.support import StubTagger, metric, serving, settings
+from tests.service.support import StubTagger, metric, serving, settings, total
 from tests.service.test_tag import BAD_REQUESTS, limited
 
 pytestmark = pytest.mark.anyio
@@ -62,8 +62,8 @@ async def test_each_token_gets_both_models_tags_and_whether_they_differ(
         for token in result.tokens:
             assert text[token.start : token.end] == token.text
     tokens = sum(len(t.split()) for t in texts)
-    assert metric(metrics, "ner_compared_tokens_total") == tokens
-    assert metric(metrics, "ner_backward_changes_total") == sum(r.changed for r in body.results)
+    assert total(metrics, "ner_compared_tokens_total") == tokens
+    assert total(metrics, "ner_backward_changes_total") == sum(r.changed for r in body.results)
 
 
 async def test_both_models_go_through_their_batchers(stub: StubTagger) -> None:
@@ -81,8 +81,9 @@ async def test_both_models_go_through_their_batchers(stub: StubTagger) -> None:
     assert [t["bidirectional"]["tag"] for t in second["tokens"]] == ["B-PER", "I-PER", "I-PER", "O"]
     assert [e["text"] for e in second["entities"]["forward"]] == ["Then"]
     assert [e["text"] for e in second["entities"]["bidirectional"]] == ["Then Paris Hilton"]
-    assert metric(metrics, "ner_backward_changes_total") == 3
-    assert metric(metrics, "ner_compared_tokens_total") == 7
+    assert total(metrics, "ner_backward_changes_total") == 3
+    assert total(metrics, "ner_compared_tokens_total") == 7
+    assert metric(metrics, "ner_backward_changes_total", label="PER") == 3
     assert metric(metrics, "ner_batch_size_count") == 2  # a batch per model
 
 

@@ -38,6 +38,18 @@ def test_answers_as_the_tagger_does_in_process(process: ModelProcess, tiny_tagge
     assert process.device.type == "cpu"
 
 
+def test_prefix_probabilities_are_those_of_the_tagger_in_process(
+    process: ModelProcess, tiny_tagger: Tagger
+) -> None:
+    prefixes = [["Mary"], ["Mary", "Rossi"], ["Mary", "Rossi", "visited"]]
+    labels = [["B-LOC"], ["B-PER", "O"], ["B-PER", "I-PER", "O"]]
+    assert process.probabilities_of(prefixes, labels) == tiny_tagger.probabilities_of(
+        prefixes, labels
+    )
+    with pytest.raises(RuntimeError, match="ValueError"):
+        process.probabilities_of([["Mary"]], [["B-NOPE"]])  # not a label of the model
+
+
 def test_a_failing_batch_raises_and_the_process_goes_on(process: ModelProcess) -> None:
     with pytest.raises(RuntimeError, match="AttributeError"):
         process.tag_sentences([[None]])  # type: ignore[list-item]  # not a token

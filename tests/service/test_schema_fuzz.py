@@ -33,9 +33,12 @@ CHECKS = [
 
 
 @pytest.fixture(scope="module")
-def api_schema(tiny_tagger: Tagger) -> Iterator[schemathesis.BaseSchema]:
-    """The schema of a real uvicorn server with the tiny model, loaded from the server."""
-    app = create_app(settings(max_texts=8, max_text_chars=2_000), tiny_tagger)
+def api_schema(
+    tiny_tagger: Tagger, tiny_forward_tagger: Tagger
+) -> Iterator[schemathesis.BaseSchema]:
+    """The schema of a real uvicorn server with the tiny models (comparing, deciding words
+    included), loaded from the server."""
+    app = create_app(settings(max_texts=8, max_text_chars=2_000), tiny_tagger, tiny_forward_tagger)
     with uvicorn_thread(app) as url:
         yield schemathesis.openapi.from_url(url + "/openapi.json")
 
