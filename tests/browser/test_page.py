@@ -243,3 +243,15 @@ def test_the_deciding_word_reads_on_a_phone(browser: WebDriver, service: str) ->
         _screenshot(browser, "page-deciding-phone.png")
     finally:
         browser.set_window_size(1100, 900)
+
+
+def test_past_the_deciding_limits_the_page_still_compares_and_says_why(
+    browser: WebDriver, service: str
+) -> None:
+    long = " ".join(["Jordan", "Henderson", "flew", "to", "Berlin"] * 21) + " ."  # 106 tokens
+    _submit(browser, service, long)
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "compared"
+    status = browser.find_element(By.ID, "status").text
+    assert "Deciding words are not shown" in status and "at most 100" in status
+    assert not browser.find_element(By.ID, "why").is_displayed()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#tokens tbody tr")) == 106
