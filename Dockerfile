@@ -57,7 +57,9 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 8000
 # Slim images have no curl: ask /readyz with the interpreter that is there (non-200 raises).
-HEALTHCHECK --interval=5s --timeout=5s --start-period=60s --retries=3 \
+# Healthy as soon as it answers; failures count only after 180 s, since loading torch and both
+# models took over 80 s on a busy 2-core machine (three replicas starting at once take longer).
+HEALTHCHECK --interval=5s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['NER_PORT'] + '/readyz', timeout=4)"]
 ENTRYPOINT ["python", "-m", "model.cli"]
 CMD ["serve"]

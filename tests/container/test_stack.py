@@ -203,6 +203,10 @@ def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
                 outcome = str(_tag(stack.lb, LONG_TEXT))
             except httpx.ConnectError:
                 outcome = "refused"
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # Docker's proxy of the published port accepts the connection, then finds
+                # nothing listening in the container and closes it: never reached HAProxy.
+                outcome = "closed unread"
             except httpx.TransportError as error:
                 outcome = f"lost: {type(error).__name__}"
             outcomes.append((begun, time.time(), outcome))
@@ -239,6 +243,9 @@ def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
         if e["Action"] == "die"
     }
     assert set(exits.values()) == {"0"}, exits
-    assert Counter(outcome for *_, outcome in outcomes).keys() <= {"200", "refused"}, outcomes
-    caught = [outcome for begun, ended, outcome in outcomes if begun < lb_stop < ended]
-    assert caught and set(caught) == {"200"}, "no request was in flight when the stop came"
+    timeline = [(round(b - lb_stop, 3), round(e - lb_stop, 3), o) for b, e, o in outcomes]
+    # Every request sent before the load balancer was told to stop was answered...
+    assert {o for begun, _, o in timeline if begun < 0} == {"200"}, timeline
+    # ...those still in flight then included; later ones found the port closing or closed.
+    assert [o for begun, ended, o in timeline if begun < 0 < ended], "none was in flight"
+    assert {o for begun, _, o in timeline if begun >= 0} <= {"200", "refused", "closed unread"}
