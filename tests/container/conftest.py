@@ -7,6 +7,7 @@ test`` runs them. ``IMAGE_BASE=official|standin`` chooses the base instead of de
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ import pytest
 from tests.container import build
 from tests.container.support import docker_engine
 
-#: What the tests build and run: the tag that the compose file names.
-IMAGE = "bigru-ner:cpu"
+#: What the tests build and run: a tag of this checkout's own, so that tests of two checkouts
+#: sharing one engine do not run each other's image (`make image` tags bigru-ner:cpu).
+IMAGE = "bigru-ner:test-" + hashlib.sha256(str(build.ROOT).encode()).hexdigest()[:8]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

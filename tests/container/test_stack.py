@@ -85,6 +85,7 @@ def stack(image: str) -> Iterator[Stack]:
         lb=f"http://127.0.0.1:{lb_port}",
         prometheus=f"http://127.0.0.1:{prometheus_port}",
         env={
+            "BIGRU_NER_IMAGE": image,
             "NER_PUBLISH": f"127.0.0.1:{lb_port}",
             "PROMETHEUS_PUBLISH": f"127.0.0.1:{prometheus_port}",
         },
