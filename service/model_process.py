@@ -166,8 +166,15 @@ class ModelProcess:
             raise ModelProcessError(f"the model process {self._ended()}") from error
 
     def _ended(self) -> str:
-        """How the child ended, waiting a moment for its exit status (its pipe closes first)."""
+        """How the child ended, waiting a moment for its exit status (its pipe closes first).
+
+        Another thread may be reaping the same child (``join`` in a caller): its status then
+        reaches this one a moment after the child is gone, so it is read again until it does.
+        """
+        deadline = time.monotonic() + 5
         self._process.join(timeout=5)
+        while self._process.exitcode is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return ended(self._process.exitcode)
 
     def _restart(self) -> None:

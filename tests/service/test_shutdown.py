@@ -32,6 +32,11 @@ def _outcome(url: str, text: str) -> str:
         if "without sending a response" in str(error):
             return "closed unread"
         return f"lost: {error}"
+    except httpx.ReadError:
+        # Reset while waiting for the answer: the connection sat in the listen backlog as
+        # the server closed its socket, so it was never read either (an accepted request that
+        # lost its answer would be missing from the 200s below).
+        return "closed unread"
     except httpx.TransportError as error:
         return f"lost: {type(error).__name__}"
     if response.status_code == 200:
