@@ -232,11 +232,15 @@ def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
         "--format={{json .}}",
     ).stdout.splitlines()
     happened = [json.loads(line) for line in events]
-    (lb_stop,) = [
-        e["timeNano"] / 1e9
+    kills = [
+        e
         for e in happened
         if e["Action"] == "kill" and e["Actor"]["Attributes"]["com.docker.compose.service"] == "lb"
     ]
+    assert kills, "the load balancer was never told to stop"
+    # The stop signal; a later kill would be the SIGKILL past the timeout, whose exit status
+    # (137) the next assertion reports.
+    lb_stop = min(e["timeNano"] for e in kills) / 1e9
     exits = {
         e["Actor"]["Attributes"]["name"]: e["Actor"]["Attributes"]["exitCode"]
         for e in happened
