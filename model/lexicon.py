@@ -58,7 +58,7 @@ class Lexicon:
     sources: list[dict[str, Any]] = field(default_factory=list)
     #: Marks that depend only on the token and the tokens before it (forward-only models).
     causal: bool = False
-    _grams: dict[tuple[str, ...], tuple[int, int]] = field(init=False, repr=False)
+    _grams: dict[tuple[str, ...], int] = field(init=False, repr=False)
     _starts: dict[tuple[str, ...], int] = field(init=False, repr=False)
     _words: frozenset[str] = field(init=False, repr=False)
     _longest: int = field(init=False, repr=False)
@@ -66,29 +66,28 @@ class Lexicon:
     def __post_init__(self) -> None:
         if len(self.entries) > 15:
             raise ValueError(f"a lexicon holds at most 15 categories, not {len(self.entries)}")
-        # n-gram -> (bits of categories it is an entry of, bits of those it is a partial of);
-        # prefixes of entries or partial entries -> bits of categories (the causal matcher's
-        # "a match may go on").
-        grams: dict[tuple[str, ...], list[int]] = {}
+        # n-gram -> bits of the categories it is an entry or partial entry of; prefixes of
+        # entries or partial entries -> bits of categories (the causal matcher's "a match may
+        # go on").
+        grams: dict[tuple[str, ...], int] = {}
         starts: dict[tuple[str, ...], int] = {}
         for c, name in enumerate(self.entries):
             bit = 1 << c
             for entry in self.entries[name]:
                 if not entry or len(entry) > MAX_TOKENS or any(not t for t in entry):
                     raise ValueError(f"{name}: bad entry {entry!r}")
-                grams.setdefault(entry, [0, 0])[0] |= bit
                 n = len(entry)
-                for k in range(_shortest_partial(n), n):
-                    grams.setdefault(entry[:k], [0, 0])[1] |= bit
-                    grams.setdefault(entry[n - k :], [0, 0])[1] |= bit
+                grams[entry] = grams.get(entry, 0) | bit
                 for k in range(1, n + 1):
                     starts[entry[:k]] = starts.get(entry[:k], 0) | bit
-                # A suffix that counts as a partial entry starts a match of its own.
                 for k in range(_shortest_partial(n), n):
-                    suffix = entry[n - k :]
+                    prefix, suffix = entry[:k], entry[n - k :]
+                    grams[prefix] = grams.get(prefix, 0) | bit
+                    grams[suffix] = grams.get(suffix, 0) | bit
+                    # A suffix that counts as a partial entry starts a match of its own.
                     for j in range(1, k + 1):
                         starts[suffix[:j]] = starts.get(suffix[:j], 0) | bit
-        self._grams = {g: (a, b) for g, (a, b) in grams.items()}
+        self._grams = grams
         self._starts = starts
         self._words = frozenset(t for g in grams for t in g)
         self._longest = max((len(g) for g in grams), default=0)
@@ -113,13 +112,13 @@ class Lexicon:
             if not run[i]:
                 continue
             longest = min(run[i], self._longest)
-            found = [(n, grams.get(tuple(words[i : i + n]))) for n in range(longest, 0, -1)]
+            found = [(n, grams.get(tuple(words[i : i + n]), 0)) for n in range(longest, 0, -1)]
             for c in range(len(self.entries)):
                 if free[c] > i:
                     continue
                 bit = 1 << c
                 for n, hit in found:
-                    if hit is not None and (hit[0] | hit[1]) & bit:
+                    if hit & bit:
                         _mark(out, i, n, 4 * c)
                         free[c] = i + n
                         break
@@ -131,7 +130,6 @@ class Lexicon:
         for i in range(len(words)):
             if words[i] not in known:
                 continue
-            longest = 0
             # Per category, the longest n-gram ending at i that starts an entry.
             best = [0] * len(self.entries)
             for n in range(1, min(i + 1, self._longest) + 1):
@@ -139,19 +137,13 @@ class Lexicon:
                     break
                 gram = tuple(words[i - n + 1 : i + 1])
                 bits = starts.get(gram, 0)
-                if not bits:
-                    continue
-                longest = n
                 for c in range(len(self.entries)):
                     if bits >> c & 1:
                         best[c] = n
-            if not longest:
-                continue
             for c, n in enumerate(best):
                 if not n:
                     continue
-                hit = grams.get(tuple(words[i - n + 1 : i + 1]))
-                complete = hit is not None and bool((hit[0] | hit[1]) >> c & 1)
+                complete = bool(grams.get(tuple(words[i - n + 1 : i + 1]), 0) >> c & 1)
                 mark = (3 if n == 1 else 2) if complete else (0 if n == 1 else 1)
                 out[i] |= 1 << (4 * c + mark)
         return out
