@@ -21,7 +21,7 @@ import torch
 from model.artifact import LoadedModel
 from model.data import Sentence, recase
 from model.deciding import Deciding, Question, padded_tokens, probabilities_of
-from model.evaluate import score
+from model.evaluate import evaluate, score
 from model.features import predict
 from model.pairs import MinimalPair
 
@@ -304,11 +304,10 @@ def analyze(
         },
         "entity_f1_by_case": {
             case: {
-                name: score(gold, predict(m.network, m.vocab, recased, device=device)[0]).f1
+                name: evaluate(m, recase(sentences, case), device).f1
                 for name, m in (("forward", forward), ("bidirectional", both))
             }
             for case in ("lower", "upper")
-            for recased in [[s.tokens for s in recase(sentences, case)]]
         },
         "token_accuracy": accuracy(tokens),
         "by_role": by_role(tokens),
