@@ -61,5 +61,5 @@ EXPOSE 8000
 # models took over 80 s on a busy 2-core machine (three replicas starting at once take longer).
 HEALTHCHECK --interval=5s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['NER_PORT'] + '/readyz', timeout=4)"]
-ENTRYPOINT ["python", "-m", "model.cli"]
+ENTRYPOINT ["python", "-m", "service.cli"]
 CMD ["serve"]

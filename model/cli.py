@@ -1,21 +1,33 @@
-"""The ``bigru-ner`` command: train, evaluate, tag, analyze (and serve, once the service is
-installed)."""
+"""The model's commands of ``bigru-ner``: train, evaluate, tag and analyze.
+
+The program itself is :mod:`service.cli`, which adds ``serve``; ``python -m model.cli`` runs these
+commands alone. Each command's ``_add_*`` function declares its flags and sets ``args.run``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import TypeAlias
 
 from model.artifact import DEFAULT_MODEL
 from model.data import CASES
 
+#: What ``bigru-ner --help`` says of the program.
+DESCRIPTION = (
+    "The ``bigru-ner`` command: train, evaluate, tag, analyze (and serve, once the service is\n"
+    "installed)."
+)
+#: The subcommands of the program's parser, to which each ``_add_*`` function adds one.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from model.train import TrainConfig
+
+def _add_train(commands: Commands) -> None:
+    from model.training.config import TrainConfig
 
     parser = commands.add_parser("train", help="train a tagger on CoNLL-style files")
     parser.add_argument("--train", required=True, help="training file (CoNLL format)")
@@ -32,10 +44,12 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             # Field types are strings under postponed annotations: "int | None" -> int.
             kind = {"int": int, "float": float}.get(str(option.type).split(" ")[0], str)
             parser.add_argument(flag, type=kind, default=default)
+    parser.set_defaults(run=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from model.train import TrainConfig, train
+    from model.training.config import TrainConfig
+    from model.training.train import train
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     if values["embeddings"] in ("", "none"):
@@ -48,11 +62,27 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate(commands: Commands) -> None:
+    parser = commands.add_parser("evaluate", help="entity-level scores on a CoNLL file")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
+    parser.add_argument("--data", required=True, help="CoNLL-style file with gold tags")
+    parser.add_argument("--json", action="store_true", help="print scores as JSON")
+    parser.add_argument(
+        "--case",
+        choices=CASES,
+        default="as-is",
+        help="rewrite every token lower- or upper-case first (gold tags unchanged)",
+    )
+    parser.add_argument("--predictions", help="write 'TOKEN GOLD PRED' lines here")
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(run=_run_evaluate)
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
     from model.artifact import load
     from model.data import read_conll, recase
     from model.device import resolve_device
-    from model.evaluate import evaluate
+    from model.training.evaluate import evaluate
 
     device = resolve_device(args.device)
     loaded = load(args.model, device)
@@ -84,6 +114,17 @@ def _texts(path: Path) -> Iterator[str]:
             if not isinstance(text, str):
                 raise SystemExit(f"{path}:{number}: expected a string or an object with 'text'")
             yield text
+
+
+def _add_tag(commands: Commands) -> None:
+    parser = commands.add_parser("tag", help="print the entities of text, or tag a file to JSONL")
+    parser.add_argument("text", nargs="*", help="text to tag")
+    parser.add_argument("--input", help="a text file (one text a line) or JSONL ({'text': ...})")
+    parser.add_argument("--output", help="JSONL output file (default: standard output)")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
+    parser.add_argument("--batch-size", type=int, default=256, help="texts tagged together")
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(run=_run_tag)
 
 
 def _run_tag(args: argparse.Namespace) -> int:
@@ -122,7 +163,7 @@ def _run_tag(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_analyze(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_analyze(commands: Commands) -> None:
     from model.artifact import FORWARD_MODEL
 
     parser = commands.add_parser(
@@ -137,6 +178,7 @@ def _add_analyze(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="the bidirectional model")
     parser.add_argument("--forward-model", default=str(FORWARD_MODEL), help="forward-only model")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    parser.set_defaults(run=_run_analyze)
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
@@ -144,12 +186,12 @@ def _run_analyze(args: argparse.Namespace) -> int:
     import importlib.util
     import platform
 
-    from model import report
-    from model.analysis import analyze
+    from model.analysis import report
+    from model.analysis.analyze import analyze
+    from model.analysis.pairs import load_pairs
     from model.artifact import load
     from model.data import read_conll
     from model.device import resolve_device
-    from model.pairs import load_pairs
 
     if importlib.util.find_spec("matplotlib") is None:  # an optional extra
         raise SystemExit("analyze draws with matplotlib: pip install 'bigru-ner[analysis]'")
@@ -167,61 +209,20 @@ def _run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "serve",
-        help="run the HTTP tagging service",
-        description="Run the HTTP tagging service. Every setting is also read from an NER_* "
-        "environment variable (see README); flags given here win.",
-    )
-    parser.add_argument("--host", help="address to listen on (NER_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="TCP port, 0 for any free one (NER_PORT, 8000)")
-    parser.add_argument("--model", help="model directory (NER_MODEL, default the bundled BiGRU)")
-    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (NER_DEVICE, default auto)")
+def add_commands(commands: Commands) -> None:
+    """Add train, evaluate, tag and analyze to ``commands``."""
+    for add in (_add_train, _add_evaluate, _add_tag, _add_analyze):
+        add(commands)
 
 
-def _run_serve(args: argparse.Namespace) -> int:
-    from service.server import main as serve
-
-    flags = {name: getattr(args, name) for name in ("host", "port", "model", "device")}
-    return serve({name: value for name, value in flags.items() if value is not None})
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``bigru-ner`` console script."""
-    parser = argparse.ArgumentParser(prog="bigru-ner", description=__doc__)
+def main(argv: Sequence[str] | None = None, more: Sequence[Callable[[Commands], None]] = ()) -> int:
+    """Parse ``argv`` and run its command: the model's commands, and those ``more`` adds."""
+    parser = argparse.ArgumentParser(prog="bigru-ner", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
-    _add_train(commands)
-    evaluate = commands.add_parser("evaluate", help="entity-level scores on a CoNLL file")
-    evaluate.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
-    evaluate.add_argument("--data", required=True, help="CoNLL-style file with gold tags")
-    evaluate.add_argument("--json", action="store_true", help="print scores as JSON")
-    evaluate.add_argument(
-        "--case",
-        choices=CASES,
-        default="as-is",
-        help="rewrite every token lower- or upper-case first (gold tags unchanged)",
-    )
-    evaluate.add_argument("--predictions", help="write 'TOKEN GOLD PRED' lines here")
-    evaluate.add_argument("--device", default="auto")
-    tag = commands.add_parser("tag", help="print the entities of text, or tag a file to JSONL")
-    tag.add_argument("text", nargs="*", help="text to tag")
-    tag.add_argument("--input", help="a text file (one text a line) or JSONL ({'text': ...})")
-    tag.add_argument("--output", help="JSONL output file (default: standard output)")
-    tag.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
-    tag.add_argument("--batch-size", type=int, default=256, help="texts tagged together")
-    tag.add_argument("--device", default="auto")
-    _add_analyze(commands)
-    _add_serve(commands)
+    for add in (add_commands, *more):
+        add(commands)
     args = parser.parse_args(argv)
-    handlers = {
-        "train": _run_train,
-        "evaluate": _run_evaluate,
-        "tag": _run_tag,
-        "analyze": _run_analyze,
-        "serve": _run_serve,
-    }
-    return handlers[args.command](args)
+    return int(args.run(args))
 
 
 if __name__ == "__main__":

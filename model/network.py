@@ -14,8 +14,24 @@ from model.grouping import length_groups
 from model.vocab import CASINGS
 
 
+@dataclass(frozen=True, kw_only=True)
+class Architecture:
+    """The choices that shape a :class:`TaggerNetwork` whatever the data: a training run takes
+    them as flags of the same names (``model.training.config.TrainConfig``)."""
+
+    hidden: int = 200  # per direction
+    layers: int = 1
+    bidirectional: bool = True
+    crf: bool = True
+    char_filters: int = 50
+    casing_dim: int = 10
+    dropout: float = 0.5
+    #: One dropout mask per sentence, shared by all its positions (variational dropout).
+    locked_dropout: bool = False
+
+
 @dataclass(frozen=True)
-class TaggerConfig:
+class TaggerConfig(Architecture):
     """Shapes and switches of :class:`TaggerNetwork`; stored as the artifact's ``config.json``."""
 
     num_words: int
@@ -23,17 +39,8 @@ class TaggerConfig:
     num_tags: int
     word_dim: int = 50
     char_dim: int = 30
-    char_filters: int = 50
     char_kernel: int = 3
     max_word_chars: int = 32
-    casing_dim: int = 10
-    hidden: int = 200  # per direction
-    layers: int = 1
-    bidirectional: bool = True
-    dropout: float = 0.5
-    #: One dropout mask per sentence, shared by all its positions (variational dropout).
-    locked_dropout: bool = False
-    crf: bool = True
     #: Categories of the lexicon whose BIOES marks are features (0: no lexicon).
     lexicon_categories: int = 0
     #: Probability that a token's lexicon features are all zeroed in training, so that the

@@ -17,8 +17,8 @@ import torch
 
 from model.artifact import LoadedModel, load
 from model.data import read_conll
-from model.evaluate import score
 from model.features import encode
+from model.training.evaluate import score
 
 
 def marginals(runs: list[LoadedModel], sentences: list[list[str]]) -> list[torch.Tensor]:

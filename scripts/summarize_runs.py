@@ -18,7 +18,7 @@ from pathlib import Path
 
 from model.artifact import load
 from model.data import read_conll
-from model.evaluate import evaluate
+from model.training.evaluate import evaluate
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def tiny_config(corpus: dict[str, Path], out: Path, **overrides: object) -> object:
     """A TrainConfig small enough to train in seconds on the synthetic corpus."""
-    from model.train import TrainConfig
+    from model.training.config import TrainConfig
 
     values: dict[str, object] = {
         "train": str(corpus["train"]),
@@ -106,7 +106,7 @@ def tiny_config(corpus: dict[str, Path], out: Path, **overrides: object) -> obje
 @pytest.fixture(scope="session")
 def tiny_model(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A BiGRU-CRF artifact trained on the synthetic corpus."""
-    from model.train import train
+    from model.training.train import train
 
     out = tmp_path_factory.mktemp("tiny") / "model"
     train(tiny_config(corpus, out), log=lambda _: None)  # type: ignore[arg-type]
@@ -116,7 +116,7 @@ def tiny_model(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def tiny_forward_model(corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The forward-only twin of :func:`tiny_model`."""
-    from model.train import train
+    from model.training.train import train
 
     out = tmp_path_factory.mktemp("tiny-forward") / "model"
     train(tiny_config(corpus, out, bidirectional=False), log=lambda _: None)  # type: ignore[arg-type]

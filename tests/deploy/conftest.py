@@ -21,7 +21,7 @@ SERVICE_ENV = {
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m model.cli serve`` with the bundled models on a free loopback port; its URL."""
+    """``python -m service.cli serve`` with the bundled models on a free loopback port; its URL."""
     with bigru_ner_serve(SERVICE_ENV, tmp_path_factory.mktemp("service") / "service.log") as url:
         yield url
 

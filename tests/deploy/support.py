@@ -139,11 +139,12 @@ def serving(
 
 @contextmanager
 def bigru_ner_serve(env: Mapping[str, str], log: Path) -> Iterator[str]:
-    """``python -m model.cli serve`` (the bundled models unless ``env`` names others) on a free
+    """``python -m service.cli serve`` (the bundled models unless ``env`` names others) on a free
     loopback port, with ``env`` as its only ``NER_*`` settings; its URL once ``/readyz`` is 200."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("NER_")} | dict(env)
-    argv = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve = [sys.executable, "-m", "service.cli", "serve"]
+    argv = [*serve, "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     with serving(
         argv, environment, log, url + "/readyz", timeout=180, what="the service's /readyz"

@@ -90,7 +90,7 @@ def test_build_context_holds_the_package_and_bundled_model_and_nothing_heavy() -
         if path.is_file() and _in_context(str(path.relative_to(ROOT)), patterns)
     ]
     weights = str((DEFAULT_MODEL / "weights.safetensors").relative_to(ROOT))
-    assert {"pyproject.toml", "README.md", "model/cli.py", "service/app.py", weights} <= set(sent)
+    assert {"pyproject.toml", "README.md", "service/cli.py", "service/app.py", weights} <= set(sent)
     for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", (ROOT / "Dockerfile").read_text(), re.M):
         for source in copied.split():
             assert any(s == source or s.startswith(source + "/") for s in sent), source
@@ -176,7 +176,7 @@ _SERVE_WITHOUT_TRAINING = """
 import sys
 for name in ("seqeval", "sklearn", "scipy", "pyarrow", "matplotlib"):
     sys.modules[name] = None  # import raises ImportError
-from model.cli import main
+from service.cli import main
 from model.artifact import DEFAULT_MODEL
 from model.device import resolve_device
 from model.tagger import Tagger

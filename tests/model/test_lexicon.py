@@ -8,7 +8,7 @@ import torch
 from model.artifact import LEXICON, ArtifactError, load, save
 from model.features import encode, predict
 from model.lexicon import Lexicon, build, marks_of
-from model.train import train
+from model.training.train import train
 from tests.conftest import FIRST, ORGS, PLACES, tiny_config
 
 LEXICON_SOURCES = [{"name": "hand-written", "version": "1", "licence": "CC0-1.0"}]

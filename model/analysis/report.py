@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from model import plots
-from model.analysis import MODELS
+from model.analysis import plots
+from model.analysis.analyze import MODELS
 
 JSON_FILE, MARKDOWN_FILE = "report.json", "README.md"
 F1_PLOT, ROLE_PLOT = "entity_f1.png", "accuracy_by_role.png"
@@ -216,8 +216,8 @@ def markdown(report: dict[str, Any], header: str) -> str:
         *_deciding(report),
         "## Minimal pairs",
         "",
-        f"{pairs['pairs']} made-up pairs (`model/minimal_pairs.jsonl`) share an opening whose "
-        'label the later words decide ("Paris Hilton arrived …" / "Paris hosted …"). The '
+        f"{pairs['pairs']} made-up pairs (`model/analysis/minimal_pairs.jsonl`) share an opening "
+        'whose label the later words decide ("Paris Hilton arrived …" / "Paris hosted …"). The '
         "forward-only model cannot label the opening differently in the two sentences.",
         "",
         "| | forward-only | BiGRU |",

@@ -5,8 +5,8 @@ after it. :func:`analyze` measures where that shows: entity F1, token accuracy b
 O), the first token of multi-token entities (whose label the next words decide), accuracy
 against the number of tokens that follow, the errors the backward direction fixes and causes,
 the words that decided the labels it changed (:mod:`model.deciding`), and the minimal pairs of
-:mod:`model.pairs`. The result is plain JSON data; :mod:`model.report` writes it out as
-Markdown and plots.
+:mod:`model.analysis.pairs`. The result is plain JSON data; :mod:`model.analysis.report` writes
+it out as Markdown and plots.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
+from model.analysis.pairs import MinimalPair
 from model.artifact import LoadedModel
 from model.data import Sentence, recase
 from model.deciding import Deciding, Question, padded_tokens, probabilities_of
-from model.evaluate import evaluate, score
 from model.features import predict
-from model.pairs import MinimalPair
+from model.training.evaluate import evaluate, score
 
 #: The two models, in the order every table lists them.
 MODELS = ("forward", "bidirectional")

@@ -6,7 +6,7 @@ import pytest
 from model.artifact import load
 from model.cli import main
 from model.data import read_conll, recase
-from model.evaluate import evaluate, score
+from model.training.evaluate import evaluate, score
 
 
 def test_scores_follow_conlleval_entity_rules() -> None:

@@ -8,9 +8,9 @@ from safetensors.torch import load_file
 
 from model.artifact import load
 from model.data import read_conll, recase
-from model.evaluate import evaluate
 from model.features import collate, predict
-from model.train import case_choices, train
+from model.training.evaluate import evaluate
+from model.training.train import case_choices, train
 from model.vocab import CASINGS
 from tests.conftest import tiny_config
 
@@ -117,7 +117,7 @@ def test_case_augmented_training_feeds_recased_sentences(
             casings.append({c for s in sentences for c in s.casing})
         return real_collate(sentences, tags)
 
-    monkeypatch.setattr("model.train.collate", spy)
+    monkeypatch.setattr("model.training.train.collate", spy)
     config = tiny_config(corpus, tmp_path / "m", epochs=1, case_lower=1.0)
     train(config, log=lambda _: None)  # type: ignore[arg-type]
     lower, title, upper = CASINGS.index("lower"), CASINGS.index("title"), CASINGS.index("upper")

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.embeddings import load_glove_text, load_vectors
+from model.training.embeddings import load_glove_text, load_vectors
 
 
 def test_reads_glove_text_with_and_without_header(tmp_path: Path) -> None:

@@ -9,16 +9,10 @@ from typing import Any
 import pytest
 import torch
 
-from model import analysis
-from model.analysis import Token, analyze, deciding_words, find_deciding
-from model.artifact import load
-from model.cli import main
-from model.data import Sentence, read_conll, recase, tags_to_spans
-from model.deciding import Deciding, Question
-from model.evaluate import evaluate
-from model.features import predict
-from model.pairs import load_pairs
-from model.report import (
+from model.analysis import analyze as analysis_module
+from model.analysis.analyze import Token, analyze, deciding_words, find_deciding
+from model.analysis.pairs import load_pairs
+from model.analysis.report import (
     DECIDING_PLOT,
     F1_PLOT,
     FOLLOWING_PLOT,
@@ -26,6 +20,12 @@ from model.report import (
     MARKDOWN_FILE,
     ROLE_PLOT,
 )
+from model.artifact import load
+from model.cli import main
+from model.data import Sentence, read_conll, recase, tags_to_spans
+from model.deciding import Deciding, Question
+from model.features import predict
+from model.training.evaluate import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_deciding_words_are_the_same_however_the_prefixes_are_grouped(
         Question(s.tokens, t, p, [0, 2]) for s, t, p in zip(sentences, tags, scores, strict=True)
     ]
     together = find_deciding(model, questions, torch.device("cpu"))
-    monkeypatch.setattr(analysis, "PREFIX_BUDGET", 1)  # a call per sentence
+    monkeypatch.setattr(analysis_module, "PREFIX_BUDGET", 1)  # a call per sentence
     apart = find_deciding(model, questions, torch.device("cpu"))
     assert [[(d.token, d.word) for d in ds] for ds in together] == [
         [(d.token, d.word) for d in ds] for ds in apart

@@ -1,0 +1,86 @@
+"""What decides a training run: :class:`TrainConfig`, the flags of ``bigru-ner train``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from model.data import CASES
+from model.network import Architecture
+
+
+@dataclass(frozen=True, kw_only=True)
+class Data:
+    """What a run learns from and where it writes: CoNLL files, pretrained vectors, output."""
+
+    train: str
+    dev: str
+    out: str
+    embeddings: str | None = "glove-6b-50d"
+    #: Keep the most frequent pretrained words beside the training words, so the shipped
+    #: model knows words it never saw in training.
+    embeddings_limit: int = 200_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """How long a run goes, and in what portions."""
+
+    seed: int = 1
+    epochs: int = 30
+    #: Epochs without a better dev F1 before the run stops.
+    patience: int = 8
+    batch_size: int = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class Optimisation:
+    """How each step moves the weights, and which words it hides from them."""
+
+    optimizer: str = "adam"
+    lr: float = 0.001
+    momentum: float = 0.9
+    lr_decay: float = 0.05
+    clip: float = 5.0
+    #: Probability of replacing a training-set singleton with no pretrained vector by <unk>,
+    #: so the <unk> row learns something (Lample et al. 2016).
+    unk_replace: float = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(Architecture, Optimisation, Schedule, Data):
+    """Everything that decides a training run; stored with checkpoints and in the artifact.
+
+    One flag of ``bigru-ner train`` per field, in this order: the fields of :class:`Data`,
+    :class:`Schedule`, :class:`Optimisation` and :class:`~model.network.Architecture`, then
+    those below (model selection, lexicon features, where it runs).
+    """
+
+    #: Decay of an exponential moving average of the weights, which is what gets evaluated
+    #: and saved (0: the weights themselves).
+    ema: float = 0.0
+    #: Probabilities that a training sentence is seen lower-cased, or upper-cased, in an epoch
+    #: (drawn anew each epoch; otherwise as written), so that the tagger also copes with text
+    #: that arrives in one case (Mayhew et al. 2019).
+    case_lower: float = 0.0
+    case_upper: float = 0.0
+    #: The cases (of ``model.data.CASES``, comma-separated) the dev set is scored in after each
+    #: epoch; the model is selected on their mean entity F1.
+    dev_cases: str = "as-is"
+    #: A lexicon JSON file (``scripts/build_lexicons.py``) whose matches become token features;
+    #: it is copied into the artifact.
+    lexicon: str | None = None
+    #: Probability that a token's lexicon features are zeroed in a training step.
+    lexicon_dropout: float = 0.5
+    device: str = "auto"
+    threads: int | None = None
+
+    def checked_dev_cases(self) -> list[str]:
+        """The dev cases, after checking them and the case probabilities."""
+        cases = [c.strip() for c in self.dev_cases.split(",") if c.strip()]
+        unknown = [c for c in cases if c not in CASES]
+        if not cases or unknown:
+            raise ValueError(f"dev_cases {self.dev_cases!r}: give some of {', '.join(CASES)}")
+        p = (self.case_lower, self.case_upper)
+        if min(p) < 0 or sum(p) > 1:
+            raise ValueError(f"case_lower and case_upper {p}: each >= 0, together <= 1")
+        return cases

@@ -1,0 +1,220 @@
+"""Training: the epoch loop, model selection on the dev set, and resumption.
+
+The best model on the dev set (entity F1) is written to ``out`` as an artifact after every
+improving epoch; ``out/checkpoint/`` (:mod:`model.training.checkpoint`) holds the latest state
+so that a stopped run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from model import artifact
+from model.data import Sentence, read_conll, recase
+from model.device import resolve_device
+from model.features import Encoded, collate, encode_sentence, predict
+from model.lexicon import Lexicon
+from model.network import Batch, TaggerNetwork
+from model.training import checkpoint
+from model.training.config import TrainConfig
+from model.training.embeddings import Vectors, load_vectors
+from model.training.evaluate import Scores, score
+from model.training.prepare import build_vocab, init_embeddings, make_optimizers, network_config
+from model.vocab import Vocab, word_key
+
+
+def batches(
+    data: Sequence[Encoded], batch_size: int, generator: torch.Generator
+) -> Iterator[list[int]]:
+    """Shuffled batches of similar-length sentences (sorted within pools of 50 batches)."""
+    order = torch.randperm(len(data), generator=generator).tolist()
+    pool = batch_size * 50
+    chunks: list[list[int]] = []
+    for first in range(0, len(order), pool):
+        part = sorted(order[first : first + pool], key=lambda i: len(data[i].words))
+        chunks += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
+    for k in torch.randperm(len(chunks), generator=generator).tolist():
+        yield chunks[k]
+
+
+def case_choices(count: int, config: TrainConfig, generator: torch.Generator) -> list[str]:
+    """For each of ``count`` training sentences, the case it is seen in this epoch."""
+    if config.case_lower == 0 and config.case_upper == 0:
+        return ["as-is"] * count
+    draws = torch.rand(count, generator=generator).tolist()
+    lower, upper = config.case_lower, config.case_lower + config.case_upper
+    return ["lower" if u < lower else "upper" if u < upper else "as-is" for u in draws]
+
+
+def dev_f1(
+    network: TaggerNetwork,
+    vocab: Vocab,
+    dev_data: Sequence[Sentence],
+    cases: Sequence[str],
+    device: torch.device,
+) -> tuple[float, dict[str, Scores]]:
+    """Mean entity F1 over the dev set written in each of ``cases``, and each case's scores."""
+    scores = {}
+    for case in cases:
+        sentences = recase(dev_data, case)
+        tags, _ = predict(network, vocab, [s.tokens for s in sentences], device=device)
+        scores[case] = score([s.tags for s in sentences], tags)
+    return sum(s.f1 for s in scores.values()) / len(scores), scores
+
+
+@dataclass
+class TrainingSet:
+    """The training sentences encoded once in each case a run sees them, and their tag ids."""
+
+    #: The encoded sentences in each case ("as-is" always; "lower", "upper" when drawn).
+    by_case: dict[str, list[Encoded]]
+    tag_ids: list[list[int]]
+    #: Ids of the words that ``unk_replace`` may turn into <unk>: training-set singletons
+    #: without a pretrained vector.
+    replaceable: torch.Tensor
+
+    @classmethod
+    def encode(
+        cls,
+        sentences: Sequence[Sentence],
+        vocab: Vocab,
+        config: TrainConfig,
+        max_chars: int,
+        vectors: Vectors | None,
+    ) -> TrainingSet:
+        seen_in = {"as-is"}
+        seen_in |= {"lower"} if config.case_lower > 0 else set()
+        seen_in |= {"upper"} if config.case_upper > 0 else set()
+        by_case = {
+            case: [encode_sentence(s.tokens, vocab, max_chars) for s in recase(sentences, case)]
+            for case in seen_in
+        }
+        tag_ids = [[vocab.tag_index[t] for t in s.tags] for s in sentences]
+        counts = Counter(word_key(t) for s in sentences for t in s.tokens)
+        pretrained = vectors.index() if vectors is not None else {}
+        singletons = {
+            vocab.word_index[w] for w, n in counts.items() if n == 1 and w not in pretrained
+        }
+        return cls(by_case, tag_ids, torch.tensor(sorted(singletons), dtype=torch.long))
+
+    def batch(self, step: Sequence[int], cases: Sequence[str], unk_replace: float) -> Batch:
+        """The sentences ``step`` in the cases drawn for them, some singletons made <unk>."""
+        batch = collate([self.by_case[cases[i]][i] for i in step], [self.tag_ids[i] for i in step])
+        if unk_replace > 0 and len(self.replaceable):
+            drop = torch.isin(batch.words, self.replaceable)
+            drop &= torch.rand(batch.words.shape) < unk_replace
+            batch.words[drop] = 1
+        return batch
+
+
+def _train_epoch(
+    epoch: int,
+    network: TaggerNetwork,
+    optimizers: Sequence[torch.optim.Optimizer],
+    average: AveragedModel | None,
+    data: TrainingSet,
+    config: TrainConfig,
+    device: torch.device,
+) -> float:
+    """One pass over the training set; the mean loss per batch."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr / (1 + config.lr_decay * (epoch - 1))
+    dense = list(optimizers[0].param_groups[0]["params"])
+    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+    # A generator of its own, so that runs without case changes shuffle as before.
+    recaser = torch.Generator().manual_seed(config.seed * 100_019 + epoch)
+    cases = case_choices(len(data.tag_ids), config, recaser)
+    network.train()
+    total = 0.0
+    steps = list(batches(data.by_case["as-is"], config.batch_size, generator))
+    for step in tqdm(steps, desc=f"epoch {epoch}", leave=False, disable=None):
+        loss = network.loss(data.batch(step, cases, config.unk_replace).to(device))
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        if config.clip > 0:
+            torch.nn.utils.clip_grad_norm_(dense, config.clip)
+        for optimizer in optimizers:
+            optimizer.step()
+        if average is not None:
+            average.update_parameters(network)
+        total += loss.item()
+    return total / len(steps)
+
+
+def train(config: TrainConfig, log: Any = print) -> Scores | None:
+    """Train, writing the best-on-dev artifact to ``config.out``; returns its dev scores."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    cases = config.checked_dev_cases()
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    out = Path(config.out)
+    train_data, dev_data = read_conll(config.train), read_conll(config.dev)
+    vectors = None
+    if config.embeddings:
+        vectors = load_vectors(config.embeddings, config.embeddings_limit)
+    vocab = build_vocab(train_data, vectors, dev_data)
+    if config.lexicon:
+        lexicon = json.loads(Path(config.lexicon).read_text(encoding="utf-8"))
+        vocab.lexicon = Lexicon.from_json(lexicon, causal=not config.bidirectional)
+    network = TaggerNetwork(network_config(config, vocab, vectors))
+    if vectors is not None:
+        coverage = init_embeddings(network, vocab, vectors, config.seed)
+        log(f"vocab {len(vocab.words)} words, {coverage:.1%} with pretrained vectors")
+    network.to(device)
+    optimizers = make_optimizers(network, config)
+    average = None
+    if config.ema > 0:
+        average = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema))  # type: ignore[no-untyped-call]
+    progress = checkpoint.Progress()
+    saved = out / checkpoint.CHECKPOINT
+    if checkpoint.exists(saved):
+        progress = checkpoint.load(saved, network, optimizers, config, average)
+        log(f"resumed after epoch {progress.epoch} (best dev F1 {progress.best_f1:.4f})")
+    data = TrainingSet.encode(train_data, vocab, config, network.config.max_word_chars, vectors)
+
+    while progress.epoch < config.epochs and progress.epoch - progress.best_epoch < config.patience:
+        epoch = progress.epoch + 1
+        started = time.perf_counter()
+        loss = _train_epoch(epoch, network, optimizers, average, data, config, device)
+        selected = network if average is None else cast(TaggerNetwork, average.module)
+        f1, by_case = dev_f1(selected, vocab, dev_data, cases, device)
+        dev = by_case[cases[0]]
+        seconds = time.perf_counter() - started
+        improved = f1 > progress.best_f1
+        record: dict[str, Any] = {"epoch": epoch, "loss": loss, "dev_f1": f1, "seconds": seconds}
+        if len(cases) > 1:
+            record["dev_f1_by_case"] = {c: s.f1 for c, s in by_case.items()}
+        progress.history.append(record)
+        progress.epoch = epoch
+        each = "".join(f" {c} {s.f1:.4f}" for c, s in by_case.items()) if len(cases) > 1 else ""
+        log(
+            f"epoch {epoch:3d}  loss {loss:.4f}  dev P {dev.precision:.4f} "
+            f"R {dev.recall:.4f} F1 {f1:.4f}{each}  {seconds:.0f}s" + ("  *" if improved else "")
+        )
+        if improved:
+            progress.best_f1, progress.best_epoch = f1, epoch
+            metadata = {
+                "training": asdict(config),
+                "best_epoch": epoch,
+                "dev": dev.to_json(),
+                "dev_by_case": {c: s.to_json() for c, s in by_case.items()},
+            }
+            artifact.save(out, selected, vocab, metadata)
+        checkpoint.save(saved, network, optimizers, progress, config, average)
+    if progress.best_epoch == 0:
+        return None
+    best = artifact.load(out, device)
+    return dev_f1(best.network, best.vocab, dev_data, cases[:1], device)[1][cases[0]]
