@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadgen import Load, WrkReport, free_port, get, metric, serving
+from bench.loadgen import Load, WrkReport, free_port, get, metric, serving
 
-PEER_SERVERS = str(Path(__file__).with_name("peer_servers.py"))
+#: How to start bench/peer_servers.py (from the repository root, as the benchmarks run).
+PEER_SERVERS = (sys.executable, "-m", "bench.peer_servers")
 
 
 @dataclass(frozen=True)
@@ -36,14 +37,13 @@ class Server:
 
 
 def service(name: str, env: dict[str, str]) -> Server:
-    serve = (sys.executable, "-m", "model.cli", "serve", "--port", "{port}")
+    serve = (sys.executable, "-m", "service.cli", "serve", "--port", "{port}")
     return Server(name, serve, "/readyz", env, ours=True)
 
 
 def litserve(max_batch_size: int, batch_timeout: float) -> Server:
     command = (
-        sys.executable,
-        PEER_SERVERS,
+        *PEER_SERVERS,
         "litserve",
         "--port",
         "{port}",
@@ -58,7 +58,7 @@ def litserve(max_batch_size: int, batch_timeout: float) -> Server:
 
 
 def plain_fastapi() -> Server:
-    command = (sys.executable, PEER_SERVERS, "fastapi", "--port", "{port}")
+    command = (*PEER_SERVERS, "fastapi", "--port", "{port}")
     return Server("plain fastapi", command, "/health")
 
 

@@ -3,7 +3,7 @@ then at half of it. Refused requests must come back at once (503 with ``Retry-Af
 timeout), accepted ones within a bounded time, memory must stay flat, and the service must
 answer everything again as soon as the load drops.
 
-    python bench/overload.py --factor 4 --json bench/results/overload.json
+    python -m bench.overload --factor 4 --json bench/results/overload.json
 
 Phases: capacity (32 clients in a closed loop, 15 s); overload (open loop at ``--factor`` x
 capacity, 30 s); recovery (open loop at 0.5 x capacity, 20 s). Recovery time is how long
@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from pacedload import Call, closed_loop, open_loop, percentile, rss_mib, run, server, text
+from bench.pacedload import Call, closed_loop, open_loop, percentile, rss_mib, run, server, text
 
 
 def summary(calls: list[Call], skipped: int = 0) -> dict[str, object]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from loadgen import free_port, serving
+from bench.loadgen import free_port, serving
 
 T = TypeVar("T")
 
@@ -56,7 +56,7 @@ class Call:
 def server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """``bigru-ner serve`` (the bundled model) on a free port; yields its URL and pid."""
     port = free_port()
-    argv = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--device", "cpu"]
+    argv = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--device", "cpu"]
     url = f"http://127.0.0.1:{port}"
     with serving(argv, f"{url}/readyz", env) as pid:
         yield url, pid

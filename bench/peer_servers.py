@@ -11,8 +11,8 @@ own response shape, serialised by the same function (:func:`service.pipeline.to_
 that what differs is the serving, not the JSON. ``GET /health`` answers once the model is
 loaded. Torch gets ``--threads`` intra-op threads, one by default as in the service.
 
-    python bench/peer_servers.py litserve --port 8001 --max-batch-size 32 --batch-timeout 0.005
-    python bench/peer_servers.py fastapi --port 8002
+    python -m bench.peer_servers litserve --port 8001 --max-batch-size 32 --batch-timeout 0.005
+    python -m bench.peer_servers fastapi --port 8002
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def plain_fastapi(threads: int) -> FastAPI:
 def run_litserve(port: int, threads: int, max_batch_size: int, batch_timeout: float) -> None:
     """LitServe with one API server process and one inference worker, batching requests."""
     import litserve as ls  # the bench extra
-    from litserve_api import BatchedTagAPI, TagAPI
+
+    from bench.litserve_api import BatchedTagAPI, TagAPI
 
     api = (
         BatchedTagAPI(threads, max_batch_size=max_batch_size, batch_timeout=batch_timeout)

@@ -10,7 +10,7 @@ section, the ratios and the targets, and writes everything to JSON:
 3. and 4. ``http``: the service batched and unbatched, LitServe and a plain FastAPI endpoint
    under the same wrk load (bench/http_load.py).
 
-    python bench/peers.py --data ../shared/data/conll2003/test.txt
+    python -m bench.peers --data ../shared/data/conll2003/test.txt
 
 A quick run: ``--duration 3 --warmup 1 --model-seconds 1 --repeats 1``; one section:
 ``--sections inprocess``. Needs the ``bench`` extra (``pip install -e '.[bench]'``) and
@@ -32,13 +32,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from http_load import HttpResult, Server, Workload, litserve, plain_fastapi, run_server, service
-from inprocess import InProcess, ours, spacy_ner
-from inprocess import measure as measure_inprocess
-from loadgen import Load, detokenize, machine, write_bodies, wrk_version
-from model_speed import measure as measure_model
-from report import print_report, ratios, targets
 
+from bench.http_load import (
+    HttpResult,
+    Server,
+    Workload,
+    litserve,
+    plain_fastapi,
+    run_server,
+    service,
+)
+from bench.inprocess import InProcess, ours, spacy_ner
+from bench.inprocess import measure as measure_inprocess
+from bench.loadgen import Load, detokenize, machine, write_bodies, wrk_version
+from bench.model_speed import measure as measure_model
+from bench.report import print_report, ratios, targets
 from model.data import read_conll
 from model.tagger import Tagger
 

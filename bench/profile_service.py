@@ -5,7 +5,7 @@ the server process (event loop) and the model process with ``py-spy record`` mea
 for each, how busy it was (samples taken / samples possible) and the functions with the most
 samples, callees included.
 
-    python bench/profile_service.py --data ../shared/data/conll2003/test.txt --connections 64
+    python -m bench.profile_service --data ../shared/data/conll2003/test.txt --connections 64
 
 Needs py-spy (the ``bench`` extra), wrk, and permission to trace the server (root, or
 ``kernel.yama.ptrace_scope=0``).
@@ -21,8 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from loadgen import SCRIPT, free_port, serving, write_bodies, wrk
-
+from bench.loadgen import SCRIPT, free_port, serving, write_bodies, wrk
 from model.data import read_conll
 
 
@@ -61,7 +60,7 @@ def main() -> None:
     sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     with tempfile.TemporaryDirectory() as tmp, serving(command, f"{url}/readyz"):
         bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences)
         wrk(url, bodies, args.connections, 2)  # warm-up

@@ -7,7 +7,7 @@ each posting one CoNLL-2003 test sentence as raw text per request. Requests/s an
 percentiles come from wrk; tokens/s and the mean batch size from the server's own metrics
 (``ner_tokens_total`` and ``ner_batch_size`` before and after the run).
 
-    python bench/serve_batching.py --data ../shared/data/conll2003/test.txt \
+    python -m bench.serve_batching --data ../shared/data/conll2003/test.txt \
         --concurrency 64 --duration 30 --json bench/results/serve_batching.json
 
 Needs ``wrk`` on the PATH (Debian/Ubuntu: ``apt-get install wrk``) and ``taskset`` for
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loadgen import (
+from bench.loadgen import (
     Load,
     WrkReport,
     free_port,
@@ -39,7 +39,6 @@ from loadgen import (
     write_bodies,
     wrk_version,
 )
-
 from model.data import read_conll
 
 
@@ -65,7 +64,7 @@ def run_mode(
 ) -> Result:
     """Serve with ``env`` on top of the environment, warm up, then measure."""
     port = free_port()
-    command = [sys.executable, "-m", "model.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     if model:
         command += ["--model", model]
     url = f"http://127.0.0.1:{port}"

@@ -1,7 +1,7 @@
 """Soak test: ``bigru-ner serve`` (bundled BiGRU, CPU) for N minutes at ~70% of its measured
 capacity; per minute: requests, errors, latency percentiles and resident memory.
 
-    python bench/soak.py --minutes 5 --json bench/results/soak.json
+    python -m bench.soak --minutes 5 --json bench/results/soak.json
 
 Capacity is measured first (32 clients in a closed loop for 15 s), unless ``--rate`` gives
 the request rate. Passes when no request failed, resident memory (server and model process)
@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pacedload import closed_loop, open_loop, percentile, rss_mib, run, server, text
+from bench.pacedload import closed_loop, open_loop, percentile, rss_mib, run, server, text
 
 
 def main() -> int:
