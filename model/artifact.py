@@ -103,19 +103,19 @@ def load(directory: str | Path = DEFAULT_MODEL, device: str | torch.device = "cp
     if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{directory / CONFIG}: expected format_version {FORMAT_VERSION}")
     try:
-        model_config = TaggerConfig.from_json(config["model"])
+        network_config = TaggerConfig.from_json(config["model"])
         vocab = Vocab.from_json(_read_json(directory / VOCAB))
     except (KeyError, TypeError, ValueError) as error:
         raise ArtifactError(f"{directory}: bad config or vocab ({error})") from None
-    _check_consistent(directory, model_config, vocab)
-    vocab.lexicon = _load_lexicon(directory, config, model_config)
+    _check_consistent(directory, network_config, vocab)
+    vocab.lexicon = _load_lexicon(directory, config, network_config)
     try:
         state = load_file(str(directory / WEIGHTS), device="cpu")
     except FileNotFoundError:
         raise ArtifactError(f"{directory}: missing {WEIGHTS}") from None
     except (SafetensorError, OSError, ValueError) as error:
         raise ArtifactError(f"{directory / WEIGHTS}: unreadable ({error})") from None
-    network = TaggerNetwork(model_config)
+    network = TaggerNetwork(network_config)
     expected = network.state_dict()
     if set(state) != set(expected):
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
@@ -131,27 +131,31 @@ def load(directory: str | Path = DEFAULT_MODEL, device: str | torch.device = "cp
     return LoadedModel(directory.name, network, vocab, dict(config.get("metadata", {})))
 
 
-def _load_lexicon(directory: Path, config: dict[str, Any], model: TaggerConfig) -> Lexicon | None:
+def _load_lexicon(
+    directory: Path, config: dict[str, Any], network_config: TaggerConfig
+) -> Lexicon | None:
     """The artifact's lexicon, checked against what ``config.json`` says of it."""
     expected = config.get("lexicon")
     present = (directory / LEXICON).exists()
-    if expected is None and not model.lexicon_categories:
+    if expected is None and not network_config.lexicon_categories:
         if present:
             raise ArtifactError(f"{directory}: {LEXICON} present, but config.json has no lexicon")
         return None
-    if expected is None or not model.lexicon_categories:
+    if expected is None or not network_config.lexicon_categories:
         raise ArtifactError(f"{directory}: config.json disagrees with itself about the lexicon")
     try:
-        lexicon = Lexicon.from_json(_read_json(directory / LEXICON), causal=not model.bidirectional)
+        lexicon = Lexicon.from_json(
+            _read_json(directory / LEXICON), causal=not network_config.bidirectional
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ArtifactError(f"{directory / LEXICON}: bad lexicon ({error})") from None
     if (
         lexicon.categories != expected.get("categories")
-        or len(lexicon.categories) != model.lexicon_categories
+        or len(lexicon.categories) != network_config.lexicon_categories
     ):
         raise ArtifactError(
             f"{directory}: {LEXICON} has categories {lexicon.categories}, config.json expects "
-            f"{expected.get('categories')} ({model.lexicon_categories})"
+            f"{expected.get('categories')} ({network_config.lexicon_categories})"
         )
     if lexicon.digest() != expected.get("sha256"):
         raise ArtifactError(f"{directory}: {LEXICON} does not match the sha256 in config.json")

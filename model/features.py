@@ -101,7 +101,7 @@ def encode(sentences: Sequence[Sequence[str]], vocab: Vocab, max_word_chars: int
 
 
 def predict(
-    model: TaggerNetwork,
+    network: TaggerNetwork,
     vocab: Vocab,
     sentences: Sequence[Sequence[str]],
     batch_size: int = 256,
@@ -112,15 +112,15 @@ def predict(
     Sentences are sorted by length into batches so padding stays small, and results come
     back in input order.
     """
-    model.eval()
+    network.eval()
     tags: list[list[str]] = [[] for _ in sentences]
     scores: list[list[float]] = [[] for _ in sentences]
     order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
     with torch.inference_mode():
         for first in range(0, len(order), batch_size):
             chunk = order[first : first + batch_size]
-            batch = encode([sentences[i] for i in chunk], vocab, model.config.max_word_chars)
-            best, probs = model.decode(batch.to(device))
+            batch = encode([sentences[i] for i in chunk], vocab, network.config.max_word_chars)
+            best, probs = network.decode(batch.to(device))
             # Through numpy: torch's tolist makes Python numbers several times slower.
             best_rows, prob_rows = best.cpu().numpy().tolist(), probs.cpu().numpy().tolist()
             for row, i in enumerate(chunk):

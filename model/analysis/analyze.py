@@ -146,9 +146,9 @@ def changes(tokens: Sequence[Token]) -> dict[str, int]:
 
 
 def find_deciding(
-    model: LoadedModel, questions: Sequence[Question], device: torch.device
+    loaded: LoadedModel, questions: Sequence[Question], device: torch.device
 ) -> list[list[Deciding]]:
-    """The deciding word of each question's tokens, the prefixes tagged by ``model`` in calls of
+    """The deciding word of each question's tokens, the prefixes tagged by ``loaded`` in calls of
     at most :data:`PREFIX_BUDGET` padded tokens (a longer sentence in a call of its own)."""
     out: list[list[Deciding]] = []
     group: list[Question] = []
@@ -157,7 +157,7 @@ def find_deciding(
         prefixes = [p for q in group for p in q.prefixes()]
         labels = [x for q in group for x in q.labels()]
         tags, probabilities = probabilities_of(
-            model.network, model.vocab, prefixes, labels, device=device
+            loaded.network, loaded.vocab, prefixes, labels, device=device
         )
         k = 0
         for q in group:

@@ -92,6 +92,7 @@ class TrainingSet:
         max_chars: int,
         vectors: Vectors | None,
     ) -> TrainingSet:
+        """``sentences`` as ids, in the cases ``config`` draws them in."""
         seen_in = {"as-is"}
         seen_in |= {"lower"} if config.case_lower > 0 else set()
         seen_in |= {"upper"} if config.case_upper > 0 else set()
