@@ -97,9 +97,20 @@ def stack(image: str) -> Iterator[Stack]:
         },
     )
     try:
-        # `up` returns once the replicas are healthy and the load balancer has started.
-        up.compose("up", "--detach", "--no-build", "--scale", f"tagger={REPLICAS}")
+        scale = ("--scale", f"tagger={REPLICAS}")
+        # The replicas first, waited for here: compose's own wait (the load balancer's
+        # depends_on) gives up at the first health check that fails after the start period,
+        # and on a loaded machine a replica still loading its model can fail one and pass the
+        # next.
+        up.compose("up", "--detach", "--no-build", *scale, "tagger", "prometheus")
         assert len(up.containers("tagger")) == REPLICAS
+
+        def health() -> list[str]:
+            return [_inspect(c)["State"]["Health"]["Status"] for c in up.containers("tagger")]
+
+        wait_for(lambda: health() == ["healthy"] * REPLICAS, 600, lambda: f"healthy: {health()}", 2)
+        # Then the load balancer; `up` returns once it has started.
+        up.compose("up", "--detach", "--no-build", *scale)
         yield up
     finally:
         up.compose("down", "--volumes", "--timeout", "30")
