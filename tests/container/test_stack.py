@@ -284,6 +284,16 @@ def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
         return str(event["Actor"]["Attributes"]["com.docker.compose.service"])
 
     kills = [e for e in happened if e["Action"] == "kill"]
+    counts = Counter(outcome for _, _, outcome in outcomes)
+    first_kill: dict[str, float] = {}
+    for e in kills:
+        first_kill.setdefault(e["id"], e["timeNano"] / 1e9)
+    took = [
+        f"{service(e)} {e['timeNano'] / 1e9 - first_kill[e['id']]:.1f} s"
+        for e in happened
+        if e["Action"] == "die" and e["id"] in first_kill
+    ]
+    print(f"down took {down_took:.1f} s; from stop signal to exit: {took}; {counts}")
     assert kills and service(kills[0]) == "lb", "the load balancer was not the first to stop"
     assert kills[0]["Actor"]["Attributes"]["signal"] == str(signal.SIGUSR1), kills  # a soft stop
     lb_stop = kills[0]["timeNano"] / 1e9
@@ -297,15 +307,6 @@ def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
         [("lb", "0"), ("prometheus", "0")] + [("tagger", "0")] * REPLICAS
     ), exits
     assert "hard-stop" not in log, log[-3000:]
-    stopped_in = {
-        e["id"][:12]: round(e["timeNano"] / 1e9 - lb_stop, 1)
-        for e in happened
-        if e["Action"] == "die"
-    }
-    print(
-        f"docker-compose down took {down_took:.1f} s; exits after the lb's stop (s): {stopped_in}"
-    )
-
     timeline = [(round(b - lb_stop, 3), round(e - lb_stop, 3), o) for b, e, o in outcomes]
     # Everything sent before `down` began, or well before HAProxy was told to stop, was
     # answered, those still in flight when it was told included.
