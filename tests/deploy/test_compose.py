@@ -99,6 +99,24 @@ def test_load_balancer_spreads_over_every_tagger_replica(compose: dict[str, Any]
     assert "ports" not in compose["services"]["tagger"]
 
 
+def test_load_balancer_stops_by_itself_within_its_stop_timeout(compose: dict[str, Any]) -> None:
+    """HAProxy's soft stop (its grace, then what is still in progress, cut off at
+    hard-stop-after) ends before Docker would kill it at the stop timeout; during the grace new
+    requests get a 503 (tests/container/test_stack.py runs it)."""
+    config = HAPROXY_CONFIG.read_text()
+
+    def seconds(setting: str) -> int:
+        found = re.search(rf"^\s*{setting} (\d+)s$", config, re.M)
+        assert found, f"{setting} in seconds"
+        return int(found[1])
+
+    stop_timeout = compose["services"]["lb"]["stop_grace_period"]
+    assert re.fullmatch(r"\d+s", stop_timeout), stop_timeout
+    # A second for HAProxy to exit, a few for a loaded machine.
+    assert seconds("grace") + seconds("hard-stop-after") + 3 <= int(stop_timeout[:-1])
+    assert re.search(r"^\s*http-request return status 503 .* if \{ stopping \}$", config, re.M)
+
+
 def test_monitoring_is_published_on_loopback_unless_opened(compose: dict[str, Any]) -> None:
     for name, port in (("prometheus", 9090), ("grafana", 3000)):
         assert _published(compose["services"][name]) == [("127.0.0.1", port, port)], name
