@@ -24,7 +24,8 @@ from fastapi import FastAPI, Response
 from pydantic import BaseModel
 
 from model.tagger import Tagger
-from service.pipeline import describe, to_json
+from service.core.backend import describe
+from service.http.schemas.tag import encode_tags as to_json
 
 
 class Texts(BaseModel):
