@@ -5,10 +5,6 @@ sentences off a bounded queue until the batch holds ``max_batch_size`` of them, 
 one would take it over its padded token budget, or ``max_wait`` has passed since its first
 sentence arrived; then it runs the model in a worker thread under ``torch.inference_mode()``
 and hands each caller its own result, or the batch's exception.
-
-The model pads every sentence of a call to the longest one, so a batch sorted by length can
-be cut into groups of similar length, one model call each (:func:`length_groups`), when the
-padding that saves is worth more than the extra calls.
 """
 
 from __future__ import annotations
@@ -26,11 +22,20 @@ from typing import Any, Literal, TypeVar
 import torch
 
 from model.grouping import length_groups
+from service.core.errors import (
+    BatcherUnavailable,
+    BatchFailed,
+    BatchMismatch,
+    QueueFull,
+    TooManySentences,
+)
 
 log = logging.getLogger(__name__)
 
 #: Tags and their probabilities for each sentence of a batch, in batch order.
 Predict = Callable[[list[list[str]]], tuple[list[list[str]], list[list[float]]]]
+#: Why a batch went to the model: it was full, its token budget was, or its time was up.
+Closure = Literal["size", "tokens", "deadline"]
 _T = TypeVar("_T")
 
 
@@ -50,34 +55,9 @@ class BatchReport:
     tokens: int
     compute_seconds: float
     queue_waits: list[float]
-    closed_by: Literal["size", "tokens", "deadline"]
+    closed_by: Closure
     #: Model calls the batch was cut into (groups of similar length).
     calls: int = 1
-
-
-class BatcherUnavailable(RuntimeError):
-    """The batcher is not running: not started yet, or shutting down."""
-
-
-class QueueFull(RuntimeError):
-    """The queue has no room for the request's sentences right now."""
-
-
-class TooManySentences(ValueError):
-    """The request has more sentences than the queue can ever hold."""
-
-
-class BatchFailed(RuntimeError):
-    """The model failed on a batch; ``__cause__`` is its exception."""
-
-
-class ModelUnavailable(RuntimeError):
-    """Raised by a model that cannot take batches for now (its process is being replaced):
-    a batch that fails with it is the service's state, not a fault of the batch."""
-
-
-class BatchMismatch(RuntimeError):
-    """The model returned a different number of results than it was given."""
 
 
 @dataclass(slots=True)
@@ -117,13 +97,11 @@ class _Pending(asyncio.Queue[_Item]):
 class Batcher:
     """Collects sentences into batches for ``predict`` and routes the results back.
 
-    ``call_cost_tokens`` is what one model call costs, counted in padded tokens: each batch
-    is cut into groups of similar length where that saves more padding than the extra calls
-    cost (:func:`length_groups`); None keeps every batch in one call.
-
-    ``synchronize`` runs in the worker thread before each clock reading: on CUDA it must wait
-    for the device, so that the compute time covers the kernels and not only their launch.
-    """
+    ``call_cost_tokens`` is what one model call costs, in padded tokens (the model pads a
+    call to its longest sentence): a batch is cut into groups of similar length where that
+    saves more padding than the extra calls cost (:func:`length_groups`); None: never cut.
+    ``synchronize`` runs in the worker thread before each clock reading (on CUDA: so that the
+    compute time covers the kernels, not only their launch)."""
 
     def __init__(
         self,
@@ -280,7 +258,7 @@ class Batcher:
         except TimeoutError:
             return None
 
-    async def _collect(self) -> tuple[list[_Item], Literal["size", "tokens", "deadline"]]:
+    async def _collect(self) -> tuple[list[_Item], Closure]:
         """Wait for a first sentence, then add more until the batch is full or time is up."""
         first = await self._next(None)
         assert first is not None
@@ -303,9 +281,7 @@ class Batcher:
             longest = max(longest, len(item.tokens))
         return batch, "size"
 
-    async def _process(
-        self, batch: list[_Item], closed_by: Literal["size", "tokens", "deadline"]
-    ) -> None:
+    async def _process(self, batch: list[_Item], closed_by: Closure) -> None:
         live = [item for item in batch if not item.future.done()]  # callers that left: skip
         if not live:
             return
@@ -353,8 +329,7 @@ class Batcher:
 
 
 def _inference(function: Callable[..., _T], *args: Any) -> _T:
-    # inference_mode is thread-local: it has to be entered in the thread that computes.
-    with torch.inference_mode():
+    with torch.inference_mode():  # thread-local, as in _compute
         return function(*args)
 
 

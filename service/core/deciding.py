@@ -16,7 +16,7 @@ from model.pipeline import Document
 from model.tokenize import Token
 from service.core.batching import Prediction
 from service.core.errors import BATCHER_ERRORS, ServiceError, from_batcher
-from service.core.models import ServedModel
+from service.core.service import ServedModel
 from service.settings import Settings
 
 

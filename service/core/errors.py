@@ -2,18 +2,11 @@
 
 An error names itself with a stable ``code`` (``queue_full``, ``text_too_long``, ...), says
 what happened in ``message``, and may say when to try again (``retry_after`` seconds). Which
-HTTP status a code gets is the HTTP layer's business (``service.http.errors``).
+HTTP status a code gets is the HTTP layer's business (``service.http.errors``). The batcher's
+and the backends' own exceptions are here too; :func:`from_batcher` turns them into codes.
 """
 
 from __future__ import annotations
-
-from service.core.batching import (
-    BatcherUnavailable,
-    BatchFailed,
-    ModelUnavailable,
-    QueueFull,
-    TooManySentences,
-)
 
 #: What a request that came too early or too late is told.
 NOT_READY = "the model is not serving yet, or shutting down"
@@ -33,6 +26,31 @@ class ServiceError(Exception):
 def not_ready(retry_after: int, message: str = NOT_READY) -> ServiceError:
     """No model serving (starting, restarting or shutting down): try again later."""
     return ServiceError("not_ready", message, retry_after=retry_after)
+
+
+class BatcherUnavailable(RuntimeError):
+    """The batcher is not running: not started yet, or shutting down."""
+
+
+class QueueFull(RuntimeError):
+    """The queue has no room for the request's sentences right now."""
+
+
+class TooManySentences(ValueError):
+    """The request has more sentences than the queue can ever hold."""
+
+
+class BatchFailed(RuntimeError):
+    """The model failed on a batch; ``__cause__`` is its exception."""
+
+
+class ModelUnavailable(RuntimeError):
+    """Raised by a model that cannot take batches for now (its process is being replaced):
+    a batch that fails with it is the service's state, not a fault of the batch."""
+
+
+class BatchMismatch(RuntimeError):
+    """The model returned a different number of results than it was given."""
 
 
 #: What the batcher raises when it does not serve a request: see :func:`from_batcher`.

@@ -1,4 +1,4 @@
-"""The served models: each a :class:`service.core.backend.Backend` with its batcher, by role.
+"""Loading the served models (:class:`service.core.service.ServedModel`, by role).
 
 :func:`load_backends` loads the models of the per-model settings side by side, and
 :func:`serving` starts a batcher in front of each and records their figures (batches, compute
@@ -12,30 +12,16 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 
 from model.artifact import ArtifactError
 from service.core.backend import Backend, InProcessBackend
 from service.core.batching import Batcher
 from service.core.process import ChildProcessBackend
+from service.core.service import ServedModel
 from service.metrics import Metrics
 from service.settings import FORWARD, TAG, ModelSettings, Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ServedModel:
-    """A model being served: its backend and the batcher in front of it."""
-
-    backend: Backend
-    batcher: Batcher
-
-    @property
-    def up(self) -> bool:
-        """Whether its batcher runs and the backend can take a batch (a child process that
-        died is down until its replacement has loaded the model)."""
-        return self.backend.alive and self.batcher.running
 
 
 def load_backend(spec: ModelSettings) -> Backend:

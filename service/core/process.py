@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from service.core.backend import ModelInfo, TagsAndScores
-from service.core.batching import ModelUnavailable
+from service.core.errors import ModelUnavailable
 
 #: Seconds the child gets to load the model (CUDA start-up included).
 _START_TIMEOUT = 300.0

@@ -1,4 +1,5 @@
-"""One app's run-time state (:class:`Service`) and the use case of ``/v1/tag``:
+"""One app's run-time state (:class:`Service`, holding a :class:`ServedModel` per role) and the
+use case of ``/v1/tag``:
 decode (check the limits, cut into sentences) -> predict (through the batcher) -> encode.
 
 The HTTP layer hands requests in and takes answers out; everything between is here, with the
@@ -23,10 +24,9 @@ from model.pipeline import (
     sentences_of,
     tagged,
 )
-from service.core.backend import ModelInfo
+from service.core.backend import Backend, ModelInfo
 from service.core.batching import Batcher, Prediction
 from service.core.errors import BATCHER_ERRORS, ServiceError, from_batcher, not_ready
-from service.core.models import ServedModel
 from service.metrics import Metrics
 from service.settings import FORWARD, TAG, Settings
 
@@ -35,6 +35,20 @@ from service.settings import FORWARD, TAG, Settings
 _INLINE_CHARS = 20_000
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """A model being served: its backend and the batcher in front of it."""
+
+    backend: Backend
+    batcher: Batcher
+
+    @property
+    def up(self) -> bool:
+        """Whether its batcher runs and the backend can take a batch (a child process that
+        died is down until its replacement has loaded the model)."""
+        return self.backend.alive and self.batcher.running
 
 
 @dataclass

@@ -12,16 +12,14 @@ from typing import Any
 import pytest
 import torch
 
-from service.core.batching import (
-    Batcher,
+from model.grouping import length_groups
+from service.core.batching import Batcher, BatchReport, Prediction
+from service.core.errors import (
     BatcherUnavailable,
     BatchFailed,
     BatchMismatch,
-    BatchReport,
-    Prediction,
     QueueFull,
     TooManySentences,
-    length_groups,
 )
 from tests.service.support import StubTagger, stub_tags, wait_until
 

@@ -17,7 +17,6 @@ import pytest
 from model.artifact import ArtifactError
 from model.tagger import Tagger
 from service.core import process as model_process
-from service.core.backend import describe
 from service.core.process import ChildProcessBackend, ModelProcessError
 from service.http.app import create_app
 from tests.deploy.support import wait_for
@@ -29,34 +28,6 @@ def process(tiny_model: Path) -> Iterator[ChildProcessBackend]:
     started = ChildProcessBackend.start(tiny_model, "cpu", threads=1)
     yield started
     started.close()
-
-
-def test_answers_as_the_tagger_does_in_process(
-    process: ChildProcessBackend, tiny_tagger: Tagger
-) -> None:
-    sentences = [["Mary", "Rossi", "visited", "Oslo", "."], ["Acme", "Corp", "hired", "Kofi"]]
-    assert process.tag_sentences(sentences) == tiny_tagger.tag_sentences(sentences)
-    assert process.info == describe(tiny_tagger)
-    assert process.device.type == "cpu"
-
-
-def test_prefix_probabilities_are_those_of_the_tagger_in_process(
-    process: ChildProcessBackend, tiny_tagger: Tagger
-) -> None:
-    prefixes = [["Mary"], ["Mary", "Rossi"], ["Mary", "Rossi", "visited"]]
-    labels = [["B-LOC"], ["B-PER", "O"], ["B-PER", "I-PER", "O"]]
-    assert process.probabilities_of(prefixes, labels) == tiny_tagger.probabilities_of(
-        prefixes, labels
-    )
-    with pytest.raises(RuntimeError, match="ValueError"):
-        process.probabilities_of([["Mary"]], [["B-NOPE"]])  # not a label of the model
-
-
-def test_a_failing_batch_raises_and_the_process_goes_on(process: ChildProcessBackend) -> None:
-    with pytest.raises(RuntimeError, match="AttributeError"):
-        process.tag_sentences([[None]])  # type: ignore[list-item]  # not a token
-    tags, _ = process.tag_sentences([["Oslo"]])
-    assert len(tags) == 1 and len(tags[0]) == 1
 
 
 def test_a_bad_model_directory_is_an_artifact_error(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from model.artifact import ArtifactError
 from model.tagger import Tagger
 from service.http.app import create_app
 from service.http.schemas.compare import CompareResponse
+from tests.service.http.test_tag import BAD_REQUESTS, limited
 from tests.service.support import StubTagger, metric, serving, settings, total
-from tests.service.test_tag import BAD_REQUESTS, limited
 
 pytestmark = pytest.mark.anyio
 
