@@ -30,8 +30,18 @@ class ModelInfo:
     device: str
 
 
+class Tags(Protocol):
+    """Tags of token lists, and probabilities of given labels (what a tagger computes)."""
+
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> TagsAndScores: ...
+
+    def probabilities_of(
+        self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
+    ) -> TagsAndScores: ...
+
+
 @runtime_checkable
-class Backend(Protocol):
+class Backend(Tags, Protocol):
     """A loaded model the service sends batches to.
 
     ``tag_sentences`` and ``probabilities_of`` are called from the batcher's worker thread,
@@ -49,12 +59,6 @@ class Backend(Protocol):
     @property
     def alive(self) -> bool: ...
 
-    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> TagsAndScores: ...
-
-    def probabilities_of(
-        self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-    ) -> TagsAndScores: ...
-
     def synchronize(self) -> None: ...
 
     def retire(self) -> None: ...
@@ -71,7 +75,7 @@ class _HasNetwork(Protocol):
     def network(self) -> _HasParameters: ...
 
 
-class TaggerLike(Protocol):
+class TaggerLike(Tags, Protocol):
     """What :class:`InProcessBackend` needs from a tagger (:class:`model.tagger.Tagger`)."""
 
     @property
@@ -88,12 +92,6 @@ class TaggerLike(Protocol):
 
     @property
     def model(self) -> _HasNetwork: ...
-
-    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> TagsAndScores: ...
-
-    def probabilities_of(
-        self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-    ) -> TagsAndScores: ...
 
 
 def device_name(device: torch.device) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -217,16 +217,14 @@ class ChildProcessBackend:
             pause = min(2 * pause, _MAX_RESTART_PAUSE)
 
 
-@dataclass(frozen=True, slots=True)
-class _ProbabilitiesOf:
+class _ProbabilitiesOf(NamedTuple):
     """Asks the child for :meth:`model.tagger.Tagger.probabilities_of` instead of tags."""
 
     sentences: list[list[str]]
     labels: list[list[str]]
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
+class _Spec(NamedTuple):
     """What a child loads: everything needed to start another one like it."""
 
     model: Path

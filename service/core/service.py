@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from model.pipeline import (
     Document,
@@ -37,8 +37,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True, slots=True)
-class ServedModel:
+class ServedModel(NamedTuple):
     """A model being served: its backend and the batcher in front of it."""
 
     backend: Backend

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 
 from model.pipeline import Tagged
 from service.core import comparing
 from service.core.comparing import Compared, Comparison
-from service.http.deps import ComparingDep, client_of
+from service.core.errors import ServiceError
+from service.core.service import Service
 from service.http.schemas.compare import (
     COMPARE_REQUEST_EXAMPLES,
     ComparedEntities,
@@ -21,7 +22,7 @@ from service.http.schemas.compare import (
     DecidingWord,
     TagScore,
 )
-from service.http.schemas.tag import TAGGING_ERRORS, EntityOut, ErrorResponse
+from service.http.schemas.tag import TAGGING_ERRORS, EntityOut, ErrorResponse, require_json
 
 router = APIRouter(tags=["tagging"])
 
@@ -39,6 +40,20 @@ _ERRORS = TAGGING_ERRORS | {
 }
 
 
+async def comparing_service(request: Request) -> Service:
+    """The service, once the body is known to be declared as JSON, this server compares and
+    both models serve (``unsupported_media_type``, ``compare_disabled``, ``not_ready``)."""
+    require_json(request)
+    service: Service = request.app.state.service
+    if not service.comparing:
+        raise ServiceError(
+            "compare_disabled",
+            "this server does not compare models (NER_FORWARD_MODEL is off); use /v1/tag",
+        )
+    service.serving()
+    return service
+
+
 @router.post(
     "/v1/compare",
     response_model=CompareResponse,
@@ -49,7 +64,7 @@ _ERRORS = TAGGING_ERRORS | {
 )
 async def compare(
     request: Annotated[CompareRequest, Body(openapi_examples=COMPARE_REQUEST_EXAMPLES)],
-    service: ComparingDep,
+    service: Annotated[Service, Depends(comparing_service)],
     http: Request,
 ) -> CompareResponse:
     """Each input tagged by both models: per token, the forward-only model's tag (it had read
@@ -61,8 +76,9 @@ async def compare(
     the token on (one more model call for the whole request), and the probability of the
     final label at each of those prefixes.
     """
+    client = http.client.host if http.client else "unknown"
     deciding = request.deciding_words
-    return await comparing.compare(service, request, client_of(http), deciding, _encode)
+    return await comparing.compare(service, request, client, deciding, _encode)
 
 
 def _encode(comparison: Comparison) -> CompareResponse:

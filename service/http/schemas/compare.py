@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.http.schemas.tag import TAG_REQUEST_EXAMPLES, EntityOut, TagRequest
+from service.http.schemas.tag import EXAMPLES, TAG_REQUEST_EXAMPLES, EntityOut, TagRequest
 
 #: Request examples of ``POST /v1/compare``: those of ``/v1/tag``, and one asking why.
 COMPARE_REQUEST_EXAMPLES: dict[str, Any] = {
@@ -107,86 +107,7 @@ class CompareModels(BaseModel):
 class CompareResponse(BaseModel):
     """One result per input, in input order."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "models": {"forward": "gru-conll03", "bidirectional": "bigru-conll03"},
-                    "device": "cpu",
-                    "results": [
-                        {
-                            "tokens": [
-                                {
-                                    "text": "Paris",
-                                    "start": 0,
-                                    "end": 5,
-                                    "forward": {"tag": "B-LOC", "score": 0.91},
-                                    "bidirectional": {"tag": "B-PER", "score": 0.97},
-                                    "changed": True,
-                                    "deciding": {
-                                        "index": 1,
-                                        "text": "Hilton",
-                                        "start": 6,
-                                        "end": 12,
-                                        "distance": 1,
-                                        "prefixes": [
-                                            {"through": 0, "tag": "B-LOC", "probability": 0.08},
-                                            {"through": 1, "tag": "B-PER", "probability": 0.95},
-                                            {"through": 2, "tag": "B-PER", "probability": 0.97},
-                                        ],
-                                    },
-                                },
-                                {
-                                    "text": "Hilton",
-                                    "start": 6,
-                                    "end": 12,
-                                    "forward": {"tag": "I-PER", "score": 0.9},
-                                    "bidirectional": {"tag": "I-PER", "score": 0.98},
-                                    "changed": False,
-                                },
-                                {
-                                    "text": "arrived",
-                                    "start": 13,
-                                    "end": 20,
-                                    "forward": {"tag": "O", "score": 1.0},
-                                    "bidirectional": {"tag": "O", "score": 1.0},
-                                    "changed": False,
-                                },
-                            ],
-                            "entities": {
-                                "forward": [
-                                    {
-                                        "text": "Paris",
-                                        "label": "LOC",
-                                        "start": 0,
-                                        "end": 5,
-                                        "score": 0.91,
-                                    },
-                                    {
-                                        "text": "Hilton",
-                                        "label": "PER",
-                                        "start": 6,
-                                        "end": 12,
-                                        "score": 0.9,
-                                    },
-                                ],
-                                "bidirectional": [
-                                    {
-                                        "text": "Paris Hilton",
-                                        "label": "PER",
-                                        "start": 0,
-                                        "end": 12,
-                                        "score": 0.975,
-                                    }
-                                ],
-                            },
-                            "changed": 1,
-                        }
-                    ],
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": EXAMPLES["CompareResponse"]})
 
     models: CompareModels
     device: str

@@ -6,8 +6,12 @@ The answer of ``/v1/tag`` is encoded straight from the core's results through
 
 from __future__ import annotations
 
+import json
+from email.message import Message
+from pathlib import Path
 from typing import Annotated, Any
 
+from fastapi import Request
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,6 +24,7 @@ from pydantic.dataclasses import dataclass
 
 from model.pipeline import Tagged
 from service.core.backend import ModelInfo
+from service.core.errors import ServiceError
 from service.core.service import Tagging
 
 _EXAMPLE_TEXT = "Jordan signed a trade agreement with Egypt ."
@@ -41,6 +46,9 @@ TAG_REQUEST_EXAMPLES: dict[str, Any] = {
         },
     },
 }
+
+#: Answer examples shown in the OpenAPI schema, by answer.
+EXAMPLES: dict[str, Any] = json.loads((Path(__file__).parent / "examples.json").read_text())
 
 NonEmptyToken = Annotated[str, StringConstraints(min_length=1)]
 
@@ -67,6 +75,26 @@ TAGGING_ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorResponse, "description": "This client has too many requests running."},
     503: {"model": ErrorResponse, "description": "Queue full or not ready; see Retry-After."},
 }
+
+
+def require_json(request: Request) -> None:
+    """``unsupported_media_type`` unless the body is declared as JSON (``application/json``
+    or ``+json``): what every tagging request must be, before its body is looked at."""
+    declared = request.headers.get("content-type")
+    if declared == "application/json":  # what nearly every client sends: skip the parsing
+        return
+    if declared:
+        message = Message()
+        message["content-type"] = declared
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() == "application" and (
+            subtype == "json" or subtype.endswith("+json")
+        ):
+            return
+    raise ServiceError(
+        "unsupported_media_type",
+        f"send JSON with 'Content-Type: application/json' (got {declared or 'no content type'})",
+    )
 
 
 class TagRequest(BaseModel):
@@ -125,41 +153,7 @@ class TagResult:
     entities: list[EntityOut]
 
 
-@dataclass(
-    config=ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "model": "bigru-conll03",
-                    "device": "cpu",
-                    "results": [
-                        {
-                            "tokens": [
-                                {
-                                    "text": "Jordan",
-                                    "start": 0,
-                                    "end": 6,
-                                    "tag": "B-LOC",
-                                    "score": 0.98,
-                                },
-                                {"text": "signed", "start": 7, "end": 13, "tag": "O", "score": 1.0},
-                            ],
-                            "entities": [
-                                {
-                                    "text": "Jordan",
-                                    "label": "LOC",
-                                    "start": 0,
-                                    "end": 6,
-                                    "score": 0.98,
-                                }
-                            ],
-                        }
-                    ],
-                }
-            ]
-        }
-    )
-)
+@dataclass(config=ConfigDict(json_schema_extra={"examples": EXAMPLES["TagResponse"]}))
 class TagResponse:
     """One result per input, in input order."""
 
