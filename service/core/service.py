@@ -199,16 +199,6 @@ def assemble(documents: Sequence[Document], predictions: Sequence[Prediction]) -
     return tagged(documents, [p.tags for p in predictions], [p.scores for p in predictions])
 
 
-@dataclass(frozen=True, slots=True)
-class Tagging:
-    """What a tag request is answered: the model's name and device, one tagging per input
-    (what ``encode`` of :func:`tag` is given, as it suits it)."""
-
-    model: str
-    device: str
-    results: list[Tagged]
-
-
 async def tag(
     service: Service,
     inputs: Inputs,

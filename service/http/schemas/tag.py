@@ -1,7 +1,8 @@
 """Pydantic models of the HTTP API: what requests look like and what answers look like.
 
 The answer of ``/v1/tag`` is encoded straight from the core's results through
-:class:`TagResponse` (:func:`encode_tags`): its fields are what the answer holds.
+:class:`TagResponse` (:func:`encode_tags`): the fields of its models are what the answer
+holds.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from pydantic.dataclasses import dataclass
 from model.pipeline import Tagged
 from service.core.backend import ModelInfo
 from service.core.errors import ServiceError
-from service.core.service import Tagging
 
 _EXAMPLE_TEXT = "Jordan signed a trade agreement with Egypt ."
 
@@ -153,9 +153,10 @@ class TagResult:
     entities: list[EntityOut]
 
 
-@dataclass(config=ConfigDict(json_schema_extra={"examples": EXAMPLES["TagResponse"]}))
-class TagResponse:
+class TagResponse(BaseModel):
     """One result per input, in input order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": EXAMPLES["TagResponse"]})
 
     model: str
     device: str
@@ -167,9 +168,10 @@ _TAG_RESPONSE = TypeAdapter(TagResponse)
 
 def encode_tags(info: ModelInfo, results: list[Tagged]) -> bytes:
     """The body of a ``/v1/tag`` answer: the core's taggings under the model's name and
-    device, read field by field as :class:`TagResponse` says (fast, and nothing else is
-    sent)."""
-    return _TAG_RESPONSE.dump_json(Tagging(info.name, info.device, results))  # type: ignore[arg-type]
+    device, read field by field as :class:`TagResult` says (fast: nothing is validated again,
+    and nothing else is sent)."""
+    answer = TagResponse.model_construct(model=info.name, device=info.device, results=results)
+    return _TAG_RESPONSE.dump_json(answer)
 
 
 class ModelOut(BaseModel):
