@@ -288,7 +288,7 @@ class Batcher:
         live.sort(key=lambda item: len(item.tokens))
         sentences = [item.tokens for item in live]
         groups = [slice(0, len(sentences))]
-        if self.call_cost_tokens is not None:
+        if self.call_cost_tokens is not None and len(sentences) > 1:  # one: nothing to cut
             groups = length_groups([len(s) for s in sentences], self.call_cost_tokens)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()

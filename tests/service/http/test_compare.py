@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,7 @@ async def test_each_token_gets_both_models_tags_and_whether_they_differ(
             t.forward.tag != t.bidirectional.tag for t in result.tokens
         ]
         assert result.changed == sum(t.changed for t in result.tokens)
-        assert [e.model_dump() for e in result.entities.bidirectional] == alone["entities"]
+        assert [asdict(e) for e in result.entities.bidirectional] == alone["entities"]
         for token in result.tokens:
             assert text[token.start : token.end] == token.text
     tokens = sum(len(t.split()) for t in texts)
