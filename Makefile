@@ -26,6 +26,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # What tests/deploy runs: promtool and prometheus (Debian `prometheus`), `docker-compose` (v1),
 # hadolint (dev extra). tests/browser drives Debian's `chromium` through its `chromedriver`

@@ -12,7 +12,8 @@ import torch
 from fastapi import Response
 
 from model.tagger import Tagger
-from service.pipeline import describe, to_json
+from service.core.backend import describe
+from service.http.schemas.tag import encode_tags as to_json
 
 
 class TagAPI(ls.LitAPI):

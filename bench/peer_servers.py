@@ -7,7 +7,7 @@
   ``def``, so FastAPI runs it in its thread pool), without batching across requests.
 
 Both answer ``POST /v1/tag`` with ``{"text": ...}`` or ``{"texts": [...]}`` in the service's
-own response shape, serialised by the same function (:func:`service.pipeline.to_json`), so
+own response shape, serialised by the same function (:func:`service.http.schemas.tag.encode_tags`), so
 that what differs is the serving, not the JSON. ``GET /health`` answers once the model is
 loaded. Torch gets ``--threads`` intra-op threads, one by default as in the service.
 
@@ -24,7 +24,8 @@ from fastapi import FastAPI, Response
 from pydantic import BaseModel
 
 from model.tagger import Tagger
-from service.pipeline import describe, to_json
+from service.core.backend import describe
+from service.http.schemas.tag import encode_tags as to_json
 
 
 class Texts(BaseModel):

@@ -22,7 +22,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from service.batching import BatchReport
+from service.core.batching import BatchReport
 
 log = logging.getLogger(__name__)
 
@@ -62,40 +62,36 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.request_duration = Histogram(
+
+        def latency(name: str, text: str, labels: Sequence[str] = ()) -> Histogram:
+            return Histogram(name, text, labels, buckets=LATENCY_BUCKETS, registry=r)
+
+        def counter(name: str, text: str, labels: Sequence[str] = ()) -> Counter:
+            return Counter(name, text, labels, registry=r)
+
+        requests = ["endpoint", "status"]
+        self.request_duration = latency(
             "ner_request_duration_seconds",
             "Time from receiving a request to sending the last byte of its answer.",
-            ["endpoint", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            requests,
         )
-        self.requests = Counter(
-            "ner_requests_total", "Requests answered.", ["endpoint", "status"], registry=r
-        )
-        self.queue_wait = Histogram(
+        self.requests = counter("ner_requests_total", "Requests answered.", requests)
+        self.queue_wait = latency(
             "ner_queue_wait_seconds",
             "Time a sentence waited between entering the queue and its batch reaching the model.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.inference_duration = Histogram(
+        self.inference_duration = latency(
             "ner_inference_duration_seconds",
             "Model time of one batch (hand-over, encoding, network, decoding), GPU work included.",
             ["device"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.preprocess_duration = Histogram(
+        self.preprocess_duration = latency(
             "ner_preprocess_duration_seconds",
             "CPU time to tokenize and split the texts of one request.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
-        self.postprocess_duration = Histogram(
+        self.postprocess_duration = latency(
             "ner_postprocess_duration_seconds",
             "CPU time to turn the tags of one request into entities and JSON.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
         )
         self.batch_size = Histogram(
             "ner_batch_size", "Sentences per batch.", buckets=BATCH_SIZE_BUCKETS, registry=r
@@ -106,31 +102,26 @@ class Metrics:
             buckets=BATCH_TOKEN_BUCKETS,
             registry=r,
         )
-        self.tokens = Counter("ner_tokens_total", "Tokens tagged.", registry=r)
-        self.entities = Counter(
-            "ner_entities_total", "Entities found, by label.", ["label"], registry=r
-        )
+        self.tokens = counter("ner_tokens_total", "Tokens tagged.")
+        self.entities = counter("ner_entities_total", "Entities found, by label.", ["label"])
         self.queue_depth = Gauge("ner_queue_depth", "Sentences waiting for the model.", registry=r)
         self.inflight = Gauge("ner_inflight_requests", "Tag requests being handled.", registry=r)
-        self.rejected = Counter(
+        self.rejected = counter(
             "ner_rejected_total",
             "Requests refused, by reason (the error code of the answer).",
             ["reason"],
-            registry=r,
         )
-        self.compared_tokens = Counter(
+        self.compared_tokens = counter(
             "ner_compared_tokens_total",
             "Tokens tagged by both the forward-only and the bidirectional model (/v1/compare), "
             "by the bidirectional model's label (O outside entities).",
             ["label"],
-            registry=r,
         )
-        self.backward_changes = Counter(
+        self.backward_changes = counter(
             "ner_backward_changes_total",
             "Compared tokens whose label the backward direction changed (/v1/compare), by the "
             "bidirectional model's label (O outside entities).",
             ["label"],
-            registry=r,
         )
         self.deciding_distance = Histogram(
             "ner_deciding_distance_words",
@@ -139,11 +130,10 @@ class Metrics:
             buckets=DISTANCE_BUCKETS,
             registry=r,
         )
-        self.model_restarts = Counter(
+        self.model_restarts = counter(
             "ner_model_restarts_total",
             "Model processes that died and were replaced, by model.",
             ["model"],
-            registry=r,
         )
         self.model_info = Gauge(
             "ner_model_info",

@@ -19,17 +19,17 @@ def serve(settings: Settings) -> None:
     import torch
     import uvicorn
 
-    from service.app import create_app, load_models
-    from service.model_process import ModelProcess
+    from service.core.models import load_backends
+    from service.http.app import create_app
+    from service.settings import FORWARD, TAG
     from service.shutdown import DrainingServer
 
     torch.set_num_threads(settings.torch_threads)
-    tagger, forward = load_models(settings)
-    app = create_app(settings, tagger, forward)
+    backends = load_backends(settings.model_settings())
+    app = create_app(settings, backends[TAG], backends.get(FORWARD))
     # The libraries (and the model, when it is loaded here) are 200-250k objects that live as
-    # long as the process. Frozen, they are out of the garbage collector's sight. With the model
-    # in this process, full collections had stopped the event loop for ~80 ms about twice a
-    # second under load; without it, one still takes ~40 ms.
+    # long as the process. Frozen, they are out of the garbage collector's sight, and a full
+    # collection no longer stops the event loop (BENCHMARKS.md, "Where the defaults come from").
     gc.collect()
     gc.freeze()
     config = uvicorn.Config(
@@ -44,15 +44,14 @@ def serve(settings: Settings) -> None:
     try:
         DrainingServer(config, app.state.service, settings.shutdown_grace_s).run()
     finally:
-        for served in (tagger, forward):
-            if isinstance(served, ModelProcess):
-                served.close()
+        for backend in backends.values():
+            backend.close()
 
 
 def main(overrides: Mapping[str, Any] | None = None) -> int:
     """Run the service; a bad setting or model ends it with status 2 and a clear message."""
     from model.artifact import ArtifactError
-    from service.model_process import ModelProcessError
+    from service.core.process import ModelProcessError
 
     try:
         settings = load_settings(**dict(overrides or {}))
@@ -61,11 +60,7 @@ def main(overrides: Mapping[str, Any] | None = None) -> int:
         return 2
     try:
         serve(settings)
-    except ArtifactError as error:
-        named = str(error).startswith("NER_FORWARD_MODEL")  # it names its own variable
-        print(f"bigru-ner serve: {'' if named else 'NER_MODEL: '}{error}", file=sys.stderr)
-        return 2
-    except ModelProcessError as error:
+    except (ArtifactError, ModelProcessError) as error:  # an artifact's error names its variable
         print(f"bigru-ner serve: {error}", file=sys.stderr)
         return 2
     return 0

@@ -1,12 +1,15 @@
-"""Service configuration: one pydantic-settings class, read from ``NER_*`` environment variables.
+"""Service configuration: the server's :class:`Settings`, read from ``NER_*`` environment
+variables, and the :class:`ModelSettings` of each model it serves, derived from them.
 
 Every value is checked when the settings are built, so a bad one stops the process at start-up
-with a message that names the variable (:func:`load_settings`).
+with a message that names the variable (:func:`load_settings`). Where a default comes from a
+measurement, BENCHMARKS.md ("Where the defaults come from") has it.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,34 @@ ENV_PREFIX = "NER_"
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 #: Default of ``call_cost_tokens`` on CPU, in padded tokens (see the field).
 CPU_CALL_COST_TOKENS = 1000
+
+
+#: The role of the model that answers ``/v1/tag`` (and is ``/v1/compare``'s bidirectional side).
+TAG = "tag"
+#: The role of ``/v1/compare``'s forward-only model.
+FORWARD = "forward"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """How to load and run one served model (the server's settings hold the rest)."""
+
+    #: :data:`TAG` or :data:`FORWARD`.
+    role: str
+    #: The artifact directory.
+    path: Path
+    #: The variable that names it, quoted by the errors about it.
+    variable: str
+    device: str
+    torch_threads: int
+    #: Load it in a child process of its own (else in the server's).
+    child_process: bool
+
+    @property
+    def forward_only(self) -> bool:
+        """Whether it must read left to right only (set against the BiGRU, a second
+        bidirectional model would show nothing about backward context)."""
+        return self.role == FORWARD
 
 
 class SettingsError(ValueError):
@@ -50,9 +81,8 @@ class Settings(BaseSettings):
 
     max_batch_size: int = Field(128, ge=1)
     """Most sentences tagged in one model call; 1 turns dynamic batching off. Requests of many
-    sentences fill large batches, which cost less per sentence (32 sentences a request, 16
-    connections: 51.5k words/s at 128 against 36.6k at 32, with a lower p99); one-sentence
-    requests still come in batches of about half the open connections."""
+    sentences fill large batches, which cost less per sentence; one-sentence requests still
+    come in batches of about half the open connections."""
 
     max_batch_tokens: int = Field(16384, ge=1)
     """Token budget of one batch, counted with padding (sentences x longest sentence). A
@@ -63,16 +93,13 @@ class Settings(BaseSettings):
     longest sentence, so a batch is cut into groups of similar length, one call each, wherever
     the padding saved is worth more than the extra calls. Unset: 1000 on CPU, which only cuts
     off rare long sentences: the character CNN skips padding and the GRU runs packed, so a
-    cut mostly adds GRU steps (at 300 the model took ~20% more CPU per request under load than
-    whole batches); on CUDA, where padding is nearly free, batches stay whole (not measured
-    there)."""
+    cut mostly adds GRU steps; on CUDA, where padding is nearly free, batches stay whole."""
 
     max_wait_ms: float = Field(0.0, ge=0, le=10_000)
     """How long a batch may wait for more sentences after its first one, in milliseconds. At 0
     a batch takes what is queued when the model is free: a lone request goes at once, and
-    under load batches fill while the model works on the one before. Waiting (5 ms) made a
-    lone request 3 times slower on CPU and gained nothing up to 64 connections
-    (BENCHMARKS.md)."""
+    under load batches fill while the model works on the one before; waiting slows a lone
+    request down and gained nothing under load on CPU."""
 
     max_queue: int = Field(1024, ge=1)
     """Most sentences waiting for the model; a request that does not fit is refused at once
@@ -125,8 +152,8 @@ class Settings(BaseSettings):
 
     torch_threads: int = Field(1, ge=1)
     """CPU threads of the model (``torch.set_num_threads``). One by default: its operations
-    are too small to gain from more, and the extra threads spin on cores that the server needs
-    (on 2 cores, 2 threads served 26% fewer requests/s batched, 19% fewer unbatched)."""
+    are too small to gain from more, and the extra threads spin on cores that the server
+    needs."""
 
     model_process: bool = True
     """Run the model in a child process of its own (``bigru-ner serve``, and apps that load
@@ -178,6 +205,19 @@ class Settings(BaseSettings):
     def max_wait_s(self) -> float:
         """:attr:`max_wait_ms` in seconds."""
         return self.max_wait_ms / 1000
+
+    def model_settings(self) -> list[ModelSettings]:
+        """The models to serve: ``model`` (:data:`TAG`) and, unless comparing is off,
+        ``forward_model`` (:data:`FORWARD`)."""
+        models = [(TAG, self.model, "model")]
+        if self.forward_model is not None:
+            models.append((FORWARD, self.forward_model, "forward_model"))
+        return [
+            ModelSettings(
+                role, path, env_name(field), self.device, self.torch_threads, self.model_process
+            )
+            for role, path, field in models
+        ]
 
     def call_cost_on(self, device_type: str) -> int | None:
         """:attr:`call_cost_tokens`, or its default on a device of this type (None: never cut

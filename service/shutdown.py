@@ -18,7 +18,7 @@ from types import FrameType
 
 import uvicorn
 
-from service.state import Service
+from service.core.service import Service
 
 # uvicorn's logger: these lines belong with its own shutdown messages, in its format.
 log = logging.getLogger("uvicorn.error")
@@ -42,7 +42,7 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not recorded for uvicorn to re-raise: a drained shutdown is a clean exit.
         drain = self._loop is not None and self.started and not self.service.draining
-        # From here /readyz and new /v1/* requests answer 503, and no model process is replaced.
+        # From here /readyz and new /v1/* requests answer 503, and no child process is replaced.
         self.service.begin_shutdown()
         if not drain:
             self.force_exit = self.should_exit and sig == signal.SIGINT

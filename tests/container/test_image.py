@@ -14,7 +14,8 @@ import torch
 
 from model.artifact import DEFAULT_MODEL, FORWARD_MODEL
 from model.tagger import Tagger
-from service.schemas import CompareResponse, TagResponse
+from service.http.schemas.compare import CompareResponse
+from service.http.schemas.tag import TagResponse
 from tests.container.support import (
     IMAGE_UID,
     Container,

@@ -180,7 +180,7 @@ from service.cli import main
 from model.artifact import DEFAULT_MODEL
 from model.device import resolve_device
 from model.tagger import Tagger
-import service.app, service.server, service.model_process
+import service.http.app, service.server, service.core.process
 Tagger.load(DEFAULT_MODEL, resolve_device("cpu"))
 try:
     main(["serve", "--help"])

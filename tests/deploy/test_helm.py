@@ -20,7 +20,7 @@ from cloudcoil.models.keda.v1alpha1 import ScaledObject
 from cloudcoil.models.prometheus_operator.v1 import PodMonitor, PrometheusRule
 from pydantic import BaseModel
 
-from service.routes.health import router as health_router
+from service.http.routes.health import router as health_router
 from service.settings import Settings, env_name
 from tests.deploy.chart import (
     CHART,

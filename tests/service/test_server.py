@@ -26,7 +26,7 @@ def server(tiny_model: Path) -> Iterator[tuple[str, subprocess.Popen[str], queue
     """``bigru-ner serve`` on a free loopback port; yields its URL, process and log lines."""
     env = {**os.environ, "NER_MAX_WAIT_MS": "1", "NER_LOG_LEVEL": "info"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
+        [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", "0"]
         + ["--model", str(tiny_model), "--device", "cpu"],
         cwd=ROOT,
         env=env,

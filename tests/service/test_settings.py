@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from model.artifact import FORWARD_MODEL
-from model.cli import main
+from service.cli import main
 from service.settings import SettingsError, load_settings
 
 

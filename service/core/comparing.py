@@ -1,0 +1,95 @@
+"""The use case of ``/v1/compare``: the same sentences through the forward-only and the
+bidirectional model (each through its own batcher), the two taggings side by side, and, when
+asked for, the deciding words (:mod:`service.core.deciding`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from model.pipeline import Document, Tagged
+from service.core.backend import ModelInfo
+from service.core.batching import Prediction
+from service.core.deciding import DecidingWord, check_sentences, find
+from service.core.service import Inputs, Service, assemble, decode, predict
+from service.settings import FORWARD, TAG
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    """One input as both models tag it and, when asked for, the deciding word of each token
+    whose label changed (by the token's index)."""
+
+    forward: Tagged
+    bidirectional: Tagged
+    deciding: dict[int, DecidingWord] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The answer to a compare request: the two models and one :class:`Compared` per input."""
+
+    forward: ModelInfo
+    bidirectional: ModelInfo
+    results: list[Compared]
+
+
+async def predict_both(
+    service: Service, documents: Sequence[Document]
+) -> tuple[list[Prediction], list[Prediction]]:
+    """Tags of every sentence from both models, computed side by side; the first error (a
+    :class:`service.core.errors.ServiceError`) is raised once both have answered."""
+    retry_after = service.settings.retry_after_s
+    outcomes = await asyncio.gather(
+        predict(service.models[FORWARD].batcher, documents, retry_after),
+        predict(service.models[TAG].batcher, documents, retry_after),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    left, both = outcomes
+    assert not isinstance(left, BaseException) and not isinstance(both, BaseException)
+    return left, both
+
+
+async def compare(
+    service: Service,
+    inputs: Inputs,
+    client: str,
+    deciding_words: bool,
+    encode: Callable[[Comparison], _T],
+) -> _T:
+    """``/v1/compare``: the inputs tagged by both models, encoded by ``encode``."""
+    models = service.serving()
+    settings, metrics = service.settings, service.metrics
+    with service.admission(client):
+        documents = await decode(inputs, service)
+        if deciding_words:
+            check_sentences(documents, settings)
+        forward, bidirectional = await predict_both(service, documents)
+        found = None
+        if deciding_words:
+            found = await find(models[TAG], documents, forward, bidirectional, settings)
+        started = time.perf_counter()
+        lefts, boths = assemble(documents, forward), assemble(documents, bidirectional)
+        decided: Sequence[dict[int, DecidingWord] | None] = found or [None] * len(documents)
+        results = [Compared(*r) for r in zip(lefts, boths, decided, strict=True)]
+        info = (models[FORWARD].backend.info, models[TAG].backend.info)
+        answer = encode(Comparison(*info, results))
+        metrics.postprocess_duration.observe(time.perf_counter() - started)
+        metrics.observe_comparison(
+            [
+                (both.tag, left.tag != both.tag)
+                for r in results
+                for left, both in zip(r.forward.tokens, r.bidirectional.tokens, strict=True)
+            ]
+        )
+        if found is not None:
+            metrics.observe_deciding([d.distance for f in found for d in f.values()])
+        return answer

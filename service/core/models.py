@@ -1,0 +1,128 @@
+"""Loading the served models (:class:`service.core.service.ServedModel`, by role).
+
+:func:`load_backends` loads the models of the per-model settings side by side, and
+:func:`serving` starts a batcher in front of each and records their figures (batches, compute
+time, restarts) in the app's metrics. ``/v1/compare``'s forward-only model is one more entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from model.artifact import ArtifactError
+from service.core.backend import Backend, InProcessBackend
+from service.core.batching import Batcher
+from service.core.process import ChildProcessBackend
+from service.core.service import ServedModel
+from service.metrics import Metrics
+from service.settings import FORWARD, TAG, ModelSettings, Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_backend(spec: ModelSettings) -> Backend:
+    """Load ``spec.path`` on ``spec.device``, in a child process unless ``spec.child_process``
+    is off; raises ``ArtifactError`` naming ``spec.variable`` if the model is bad, or reads
+    both ways where it must read forward only."""
+    try:
+        backend: Backend
+        if spec.child_process:
+            backend = ChildProcessBackend.start(spec.path, spec.device, spec.torch_threads)
+        else:
+            from model.device import resolve_device
+            from model.tagger import Tagger
+
+            backend = InProcessBackend(Tagger.load(spec.path, resolve_device(spec.device)))
+    except ArtifactError as error:
+        raise ArtifactError(f"{spec.variable}: {error}") from error
+    try:
+        check_direction(spec.role, backend)
+    except ArtifactError:
+        backend.close()
+        raise
+    return backend
+
+
+def check_direction(role: str, backend: Backend) -> None:
+    """Raise ``ArtifactError`` if the forward-only model reads both ways: set against the
+    BiGRU, it would show nothing about backward context."""
+    if role == FORWARD and backend.info.bidirectional:
+        name = backend.info.name
+        raise ArtifactError(f"NER_FORWARD_MODEL: {name} is bidirectional, not forward-only")
+
+
+def load_backends(specs: Sequence[ModelSettings]) -> dict[str, Backend]:
+    """Each model loaded, side by side (each child process starts on its own), by role. If
+    any fails, the others are closed and the first failure (in ``specs`` order) is raised."""
+    with ThreadPoolExecutor(max_workers=max(1, len(specs)), thread_name_prefix="ner-load") as pool:
+        futures = [pool.submit(load_backend, spec) for spec in specs]
+        wait(futures)
+    errors = [error for f in futures if (error := f.exception()) is not None]
+    if errors:
+        for future in futures:
+            if future.exception() is None:
+                future.result().close()
+        raise errors[0]
+    return {spec.role: future.result() for spec, future in zip(specs, futures, strict=True)}
+
+
+@asynccontextmanager
+async def serving(
+    settings: Settings, metrics: Metrics, given: Mapping[str, Backend], roles: Sequence[str]
+) -> AsyncIterator[dict[str, ServedModel]]:
+    """The models of ``roles`` with their batchers started: those in ``given`` as they are
+    (left to the caller to close), the others loaded here and closed at the end. The model
+    of :data:`TAG` is what ``ner_model_info`` names and what the devices' figures are about."""
+    specs = [spec for spec in settings.model_settings() if spec.role not in given]
+    loaded = await asyncio.to_thread(load_backends, [s for s in specs if s.role in roles])
+    try:
+        backends = {**given, **loaded}
+        for role, backend in backends.items():
+            check_direction(role, backend)
+        async with AsyncExitStack() as batchers:
+            served = {}
+            for role in roles:
+                backend = backends[role]
+                backend.on_restart = metrics.restart_counter(backend.info.name)
+                batcher = _batcher(settings, metrics, backend)
+                await batcher.start()
+                # On the way out: readiness turns 503 at once; accepted sentences finish first.
+                batchers.push_async_callback(batcher.stop)
+                served[role] = ServedModel(backend, batcher)
+            _announce(metrics, served)
+            yield served
+    finally:
+        for backend in loaded.values():
+            backend.close()
+
+
+def _batcher(settings: Settings, metrics: Metrics, backend: Backend) -> Batcher:
+    return Batcher(
+        backend.tag_sentences,
+        max_batch_size=settings.max_batch_size,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_wait=settings.max_wait_s,
+        max_queue=settings.max_queue,
+        call_cost_tokens=settings.call_cost_on(backend.info.device.split(":")[0]),
+        synchronize=backend.synchronize,
+        on_batch=metrics.observe_batch,
+    )
+
+
+def _announce(metrics: Metrics, served: Mapping[str, ServedModel]) -> None:
+    info = served[TAG].backend.info
+    # The fuller queue is the one that refuses requests first: what the alerts watch.
+    metrics.serving(
+        info.name,
+        info.device,
+        info.bidirectional,
+        lambda: max(s.batcher.depth for s in served.values()),
+    )
+    log.info("serving %s on %s", info.name, info.device)
+    if FORWARD in served:
+        metrics.comparing(info.labels)
+        log.info("comparing it with %s", served[FORWARD].backend.info.name)

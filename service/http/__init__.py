@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, middleware, routes, dependencies, schemas and the error table."""

@@ -1,0 +1,125 @@
+"""The app factory: ``create_app(settings, tagger, forward)`` builds the FastAPI app.
+
+Nothing heavy happens here or at import: the models (the one of ``/v1/tag`` and, when
+comparing, the forward-only one of ``/v1/compare``) are loaded unless passed, and their
+batchers started, in the app's lifespan (:func:`service.core.models.serving`); the batchers
+are drained and stopped at its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from service.core.backend import Backend, InProcessBackend, TaggerLike
+from service.core.models import serving
+from service.core.service import Service
+from service.http.errors import install_error_handlers
+from service.http.middleware import (
+    PREFIX,
+    BodyLimitMiddleware,
+    GuardMiddleware,
+    RequestIdMiddleware,
+    RequestMetricsMiddleware,
+)
+from service.http.routes import compare, health, metrics, models, page, tag
+from service.metrics import Metrics
+from service.settings import FORWARD, TAG, Settings, load_settings
+
+
+def as_backend(model: Backend | TaggerLike) -> Backend:
+    """A backend as it is; a tagger (:class:`model.tagger.Tagger`, or a test's stub) in
+    this process."""
+    return model if isinstance(model, Backend) else InProcessBackend(model)
+
+
+def create_app(
+    settings: Settings | None = None,
+    tagger: Backend | TaggerLike | None = None,
+    forward: Backend | TaggerLike | None = None,
+) -> FastAPI:
+    """The service's app; ``tagger`` replaces loading ``settings.model`` and ``forward`` loading
+    ``settings.forward_model`` (tests pass taggers or backends, ``bigru-ner serve`` its
+    child-process backends); they are then left to the caller to close. ``/v1/compare`` is
+    served when ``forward`` is given or ``settings.forward_model`` is set."""
+    settings = settings or load_settings()
+    comparing = forward is not None or settings.forward_model is not None
+    roles = (TAG, FORWARD) if comparing else (TAG,)
+    given = {
+        role: as_backend(model)
+        for role, model in ((TAG, tagger), (FORWARD, forward))
+        if model is not None
+    }
+    service = Service(settings, Metrics(), roles)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with serving(settings, service.metrics, given, roles) as served:
+            service.models.update(served)
+            stop_metrics = service.metrics.serve_apart(settings.host, settings.metrics_port)
+            try:
+                yield
+            finally:
+                stop_metrics()
+
+    app = FastAPI(
+        title="bigru-ner",
+        summary="Named-entity tagging with a BiGRU-CRF, batched across requests.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    routers = [module.router for module in (tag, compare, models, health, page)]
+    if settings.metrics_enabled and settings.metrics_port is None:
+        routers.append(metrics.router)
+    for router in routers:
+        app.include_router(router)
+    page.mount_static(app)
+    install_error_handlers(app, service.metrics)
+    endpoints = [
+        route.path for router in routers for route in router.routes if isinstance(route, APIRoute)
+    ]
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(GuardMiddleware, service=service)
+    _document_guards(app, settings)
+    app.add_middleware(RequestMetricsMiddleware, metrics=service.metrics, endpoints=endpoints)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries its ID
+    return app
+
+
+def _document_guards(app: FastAPI, settings: Settings) -> None:
+    """Show the answers that :class:`GuardMiddleware` can give in the OpenAPI schema of every
+    ``/v1/*`` operation, and the API key as its security scheme when one is set."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        extra = {"503": "Not ready, or shutting down; see Retry-After."}
+        if settings.api_key is not None:
+            extra["401"] = "No valid API key."
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            }
+        if settings.request_timeout_s is not None:
+            extra["504"] = "No answer within NER_REQUEST_TIMEOUT_S."
+        for path, operations in schema.get("paths", {}).items():
+            if not path.startswith(PREFIX):
+                continue
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in extra.items():
+                    responses.setdefault(status, {"description": description, "content": error})
+                if settings.api_key is not None:
+                    operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,128 @@
+"""``POST /v1/compare``: what backward context changes, the forward-only model against the BiGRU."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Request
+
+from model.pipeline import Tagged
+from service.core import comparing
+from service.core.comparing import Compared, Comparison
+from service.core.errors import ServiceError
+from service.core.service import Service
+from service.http.schemas.compare import (
+    COMPARE_REQUEST_EXAMPLES,
+    ComparedEntities,
+    ComparedToken,
+    CompareModels,
+    CompareRequest,
+    CompareResponse,
+    CompareResult,
+    DecidingWord,
+    TagScore,
+)
+from service.http.schemas.tag import TAGGING_ERRORS, EntityOut, ErrorResponse, require_json
+
+router = APIRouter(tags=["tagging"])
+
+_ERRORS = TAGGING_ERRORS | {
+    404: {
+        "model": ErrorResponse,
+        "description": "This server does not compare (compare_disabled).",
+    },
+    413: {
+        "model": ErrorResponse,
+        "description": "Body, text count or a text over the limits; with ``deciding_words``, "
+        "also a sentence over ``NER_DECIDING_MAX_SENTENCE_TOKENS`` tokens (sentence_too_long) "
+        "or prefixes over ``NER_DECIDING_MAX_TOKENS`` padded tokens (deciding_too_costly).",
+    },
+}
+
+
+async def comparing_service(request: Request) -> Service:
+    """The service, once the body is known to be declared as JSON, this server compares and
+    both models serve (``unsupported_media_type``, ``compare_disabled``, ``not_ready``)."""
+    require_json(request)
+    service: Service = request.app.state.service
+    if not service.comparing:
+        raise ServiceError(
+            "compare_disabled",
+            "this server does not compare models (NER_FORWARD_MODEL is off); use /v1/tag",
+        )
+    service.serving()
+    return service
+
+
+@router.post(
+    "/v1/compare",
+    response_model=CompareResponse,
+    # Tokens carry ``deciding`` only when it was asked for: without it the answer is as before.
+    response_model_exclude_none=True,
+    responses=_ERRORS,
+    summary="Compare the forward-only tagger with the BiGRU",
+)
+async def compare(
+    request: Annotated[CompareRequest, Body(openapi_examples=COMPARE_REQUEST_EXAMPLES)],
+    service: Annotated[Service, Depends(comparing_service)],
+    http: Request,
+) -> CompareResponse:
+    """Each input tagged by both models: per token, the forward-only model's tag (it had read
+    only the words before), the BiGRU's, and whether backward context changed it; plus each
+    model's entities. Takes the same bodies, limits and errors as ``POST /v1/tag``.
+
+    With ``"deciding_words": true`` each changed token also gets ``deciding``: the word from
+    which the BiGRU keeps its label, found by tagging the sentence cut after each word from
+    the token on (one more model call for the whole request), and the probability of the
+    final label at each of those prefixes.
+    """
+    client = http.client.host if http.client else "unknown"
+    deciding = request.deciding_words
+    return await comparing.compare(service, request, client, deciding, _encode)
+
+
+def _encode(comparison: Comparison) -> CompareResponse:
+    return CompareResponse(
+        models=CompareModels(
+            forward=comparison.forward.name, bidirectional=comparison.bidirectional.name
+        ),
+        device=comparison.bidirectional.device,
+        results=[_side_by_side(compared) for compared in comparison.results],
+    )
+
+
+def _entities(tagged: Tagged) -> list[EntityOut]:
+    return [
+        EntityOut(text=e.text, label=e.label, start=e.start, end=e.end, score=e.score)
+        for e in tagged.entities
+    ]
+
+
+def _side_by_side(compared: Compared) -> CompareResult:
+    """One input's two taggings, token by token, with the tokens whose label changed and,
+    when found, their deciding words."""
+    deciding = compared.deciding or {}
+    pairs = zip(compared.forward.tokens, compared.bidirectional.tokens, strict=True)
+    tokens = [
+        ComparedToken(
+            text=left.text,
+            start=left.start,
+            end=left.end,
+            forward=TagScore(tag=left.tag, score=left.score),
+            bidirectional=TagScore(tag=both.tag, score=both.score),
+            changed=left.tag != both.tag,
+            deciding=(
+                DecidingWord.model_validate(deciding[i], from_attributes=True)
+                if i in deciding
+                else None
+            ),
+        )
+        for i, (left, both) in enumerate(pairs)
+    ]
+    return CompareResult(
+        tokens=tokens,
+        entities=ComparedEntities(
+            forward=_entities(compared.forward), bidirectional=_entities(compared.bidirectional)
+        ),
+        changed=sum(t.changed for t in tokens),
+    )

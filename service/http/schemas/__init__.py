@@ -1,0 +1,1 @@
+"""What requests and answers look like at the HTTP edge: one module per endpoint family."""

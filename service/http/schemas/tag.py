@@ -1,0 +1,203 @@
+"""Pydantic models of the HTTP API: what requests look like and what answers look like.
+
+The answer of ``/v1/tag`` is encoded straight from the core's results through
+:class:`TagResponse` (:func:`encode_tags`): the fields of its models are what the answer
+holds.
+"""
+
+from __future__ import annotations
+
+import json
+from email.message import Message
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Request
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+
+from model.pipeline import Tagged
+from service.core.backend import ModelInfo
+from service.core.errors import ServiceError
+
+_EXAMPLE_TEXT = "Jordan signed a trade agreement with Egypt ."
+
+#: Request examples shown in the OpenAPI schema, one per input form.
+TAG_REQUEST_EXAMPLES: dict[str, Any] = {
+    "text": {
+        "summary": "One raw text",
+        "value": {"text": _EXAMPLE_TEXT},
+    },
+    "texts": {
+        "summary": "Several raw texts, answered in order",
+        "value": {"texts": [_EXAMPLE_TEXT, "Mary Rossi visited Oslo on Monday ."]},
+    },
+    "tokens": {
+        "summary": "Pre-tokenized sentences (offsets are token indices)",
+        "value": {
+            "tokens": [["Jordan", "signed", "a", "trade", "agreement", "with", "Egypt", "."]]
+        },
+    },
+}
+
+#: Answer examples shown in the OpenAPI schema, by answer.
+EXAMPLES: dict[str, Any] = json.loads((Path(__file__).parent / "examples.json").read_text())
+
+NonEmptyToken = Annotated[str, StringConstraints(min_length=1)]
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code for programs and a message for people."""
+
+    code: str = Field(examples=["queue_full"])
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Body of every error answer."""
+
+    error: ErrorDetail
+
+
+#: The error answers of the tagging endpoints, for the OpenAPI schema.
+TAGGING_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+    413: {"model": ErrorResponse, "description": "Body, text count or a text over the limits."},
+    415: {"model": ErrorResponse, "description": "The body is not declared as JSON."},
+    422: {"model": ErrorResponse, "description": "JSON that is not a valid request."},
+    429: {"model": ErrorResponse, "description": "This client has too many requests running."},
+    503: {"model": ErrorResponse, "description": "Queue full or not ready; see Retry-After."},
+}
+
+
+def require_json(request: Request) -> None:
+    """``unsupported_media_type`` unless the body is declared as JSON (``application/json``
+    or ``+json``): what every tagging request must be, before its body is looked at."""
+    declared = request.headers.get("content-type")
+    if declared == "application/json":  # what nearly every client sends: skip the parsing
+        return
+    if declared:
+        message = Message()
+        message["content-type"] = declared
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() == "application" and (
+            subtype == "json" or subtype.endswith("+json")
+        ):
+            return
+    raise ServiceError(
+        "unsupported_media_type",
+        f"send JSON with 'Content-Type: application/json' (got {declared or 'no content type'})",
+    )
+
+
+class TagRequest(BaseModel):
+    """Exactly one of ``text``, ``texts`` or ``tokens``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, description="One raw text; split into sentences here.")
+    texts: list[str] | None = Field(
+        None, description="Several raw texts; one result each, in the same order."
+    )
+    tokens: list[list[NonEmptyToken]] | None = Field(
+        None, description="Pre-tokenized sentences; one result each, offsets are token indices."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TagRequest:
+        given = [name for name in ("text", "texts", "tokens") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'text', 'texts' or 'tokens'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+@dataclass
+class TokenOut:
+    """A token, its offsets and its IOB2 tag with the tag's probability."""
+
+    text: str
+    start: Annotated[
+        int, Field(description="Character offset into the text (token index if pre-tokenized).")
+    ]
+    end: Annotated[int, Field(description="Offset one past the token's end.")]
+    tag: str
+    score: Annotated[float, Field(ge=0, le=1, description="Probability of the tag (CRF marginal).")]
+
+
+@dataclass
+class EntityOut:
+    """An entity span; ``score`` is the mean probability of its tokens' tags."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+    score: Annotated[float, Field(ge=0, le=1, description="Mean probability of its tokens' tags.")]
+
+
+@dataclass
+class TagResult:
+    """The tagging of one input text or pre-tokenized sentence."""
+
+    tokens: list[TokenOut]
+    entities: list[EntityOut]
+
+
+class TagResponse(BaseModel):
+    """One result per input, in input order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": EXAMPLES["TagResponse"]})
+
+    model: str
+    device: str
+    results: list[TagResult]
+
+
+_TAG_RESPONSE = TypeAdapter(TagResponse)
+
+
+def encode_tags(info: ModelInfo, results: list[Tagged]) -> bytes:
+    """The body of a ``/v1/tag`` answer: the core's taggings under the model's name and
+    device, read field by field as :class:`TagResult` says (fast: nothing is validated again,
+    and nothing else is sent)."""
+    answer = TagResponse.model_construct(model=info.name, device=info.device, results=results)
+    return _TAG_RESPONSE.dump_json(answer)
+
+
+class ModelOut(BaseModel):
+    """A model being served."""
+
+    name: str
+    labels: list[str] = Field(description="Entity labels it can find, e.g. LOC, MISC, ORG, PER.")
+    bidirectional: bool
+    parameters: int = Field(description="Number of weights.")
+    device: str
+    endpoints: list[str] = Field(
+        description="The endpoints it answers: /v1/tag (and /v1/compare's bidirectional side), "
+        "or /v1/compare alone for the forward-only model.",
+        examples=[["/v1/tag", "/v1/compare"]],
+    )
+
+
+class ModelsResponse(BaseModel):
+    """The models being served: first the one of ``/v1/tag``, then the forward-only model of
+    ``/v1/compare`` when comparing is on (one each per process: scale out with more
+    processes)."""
+
+    models: list[ModelOut]
+
+
+class Status(BaseModel):
+    """Answer of the health and readiness probes."""
+
+    status: str = Field(examples=["ok"])

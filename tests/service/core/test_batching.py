@@ -1,0 +1,383 @@
+"""The batcher on its own, without HTTP: batching, deadlines, budgets, failures, draining."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import torch
+
+from model.grouping import length_groups
+from service.core.batching import Batcher, BatchReport, Prediction
+from service.core.errors import (
+    BatcherUnavailable,
+    BatchFailed,
+    BatchMismatch,
+    QueueFull,
+    TooManySentences,
+)
+from tests.service.support import StubTagger, stub_tags, wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+@asynccontextmanager
+async def running(
+    stub: StubTagger, reports: list[BatchReport] | None = None, **options: Any
+) -> AsyncIterator[Batcher]:
+    values: dict[str, Any] = {
+        "max_batch_size": 8,
+        "max_batch_tokens": 4096,
+        "max_wait": 0.002,
+        "max_queue": 100,
+    }
+    values.update(options)
+    sink = reports if reports is not None else []
+    batcher = Batcher(stub.tag_sentences, on_batch=sink.append, **values)
+    await batcher.start()
+    try:
+        yield batcher
+    finally:
+        stub.gate.set()
+        await batcher.stop()
+
+
+def sentence(n: int, word: str = "w") -> list[str]:
+    return [f"{word}{i}" for i in range(n)]
+
+
+async def test_concurrent_submits_share_one_batch(stub: StubTagger) -> None:
+    reports: list[BatchReport] = []
+    # A long wait: only reaching max_batch_size can close this batch in time.
+    async with running(stub, reports, max_batch_size=5, max_wait=30) as batcher:
+        inputs = [["Mary", "left"], ["we", "met", "Olga", "Berg"], ["x"], ["Paris"], ["a", "B"]]
+        async with asyncio.timeout(10):
+            results = await asyncio.gather(*(batcher.submit([s]) for s in inputs))
+    assert [len(b) for b in stub.batches] == [5]
+    assert reports[0].closed_by == "size" and reports[0].size == 5 and reports[0].tokens == 10
+    for tokens, (result,) in zip(inputs, results, strict=True):
+        assert result == Prediction(stub_tags(tokens), [0.5] * len(tokens))
+
+
+async def test_deadline_closes_a_partial_batch(stub: StubTagger) -> None:
+    reports: list[BatchReport] = []
+    async with running(stub, reports, max_batch_size=8, max_wait=0.2) as batcher:
+        (result,) = await batcher.submit([["Kofi", "Berg"]])
+    assert result.tags == ["B-PER", "I-PER"]
+    assert [len(b) for b in stub.batches] == [1]
+    assert reports[0].closed_by == "deadline"
+    assert reports[0].queue_waits[0] >= 0.2  # it waited for company until the deadline
+
+
+async def test_sentences_arriving_within_the_wait_join_the_batch(stub: StubTagger) -> None:
+    reports: list[BatchReport] = []
+    async with running(stub, reports, max_batch_size=8, max_wait=0.5) as batcher:
+        first = asyncio.create_task(batcher.submit([["early"]]))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(batcher.submit([["late"]]))
+        await asyncio.gather(first, second)
+    assert stub.batches == [[["early"], ["late"]]]
+    assert reports[0].closed_by == "deadline"
+
+
+async def test_a_sentence_that_waited_for_the_model_does_not_wait_again(
+    stub: StubTagger,
+) -> None:
+    stub.gate.clear()
+    async with running(stub, max_batch_size=8, max_wait=1.0) as batcher:
+        held = asyncio.create_task(batcher.submit([["held"]]))
+        await wait_until(lambda: stub.batches)  # alone, after a second's wait: now in the model
+        queued = asyncio.create_task(batcher.submit([["queued"]]))
+        await asyncio.sleep(1.1)  # longer than max_wait, while the model is busy
+        released = time.monotonic()
+        stub.gate.set()
+        await held
+        async with asyncio.timeout(10):
+            await queued
+        # The wait counts from its arrival: its batch goes to the model once the first is done.
+        assert time.monotonic() - released < 0.5
+    assert stub.batches == [[["held"]], [["queued"]]]
+
+
+async def test_token_budget_counts_padding(stub: StubTagger) -> None:
+    reports: list[BatchReport] = []
+    async with running(stub, reports, max_batch_tokens=12) as batcher:
+        # Three 1-token sentences fit (3 padded tokens); a 9-token one would pad all to 36.
+        await batcher.submit([sentence(1), sentence(1), sentence(1), sentence(9)])
+    assert [[len(s) for s in b] for b in stub.batches] == [[1, 1, 1], [9]]
+    assert reports[0].closed_by == "tokens"
+
+
+async def test_sentence_longer_than_the_budget_runs_alone(stub: StubTagger) -> None:
+    async with running(stub, max_batch_tokens=4) as batcher:
+        (result,) = await batcher.submit([sentence(10)])
+    assert len(result.tags) == 10
+    assert [[len(s) for s in b] for b in stub.batches] == [[10]]
+
+
+async def test_batch_is_sorted_by_length(stub: StubTagger) -> None:
+    async with running(stub) as batcher:
+        results = await batcher.submit([sentence(3, "a"), sentence(1, "b"), sentence(2, "c")])
+    assert [len(s) for s in stub.batches[0]] == [1, 2, 3]
+    assert [len(r.tags) for r in results] == [3, 1, 2]  # but answers follow the input
+
+
+@pytest.mark.parametrize(
+    ("lengths", "cost", "groups"),
+    [
+        ([], 10, []),
+        ([5], 0, [(0, 1)]),
+        ([3, 3, 3], 0, [(0, 3)]),  # no cut between equal lengths: it saves nothing
+        ([1, 2, 3], 0, [(0, 1), (1, 2), (2, 3)]),  # free calls: no padding at all
+        ([1, 2, 3], 100, [(0, 3)]),  # 3 padded tokens are not worth a call
+        # One call: 6 x 40 padded tokens + 10. Two: 4 x 3 + 10, and 2 x 40 + 10.
+        ([1, 1, 2, 3, 40, 40], 10, [(0, 4), (4, 6)]),
+        ([1, 1, 2, 3, 40, 40], 200, [(0, 6)]),
+    ],
+)
+def test_length_groups_cut_where_padding_costs_more_than_a_call(
+    lengths: list[int], cost: int, groups: list[tuple[int, int]]
+) -> None:
+    assert [(g.start, g.stop) for g in length_groups(lengths, cost)] == groups
+
+
+async def test_a_batch_is_cut_into_calls_of_similar_length(stub: StubTagger) -> None:
+    reports: list[BatchReport] = []
+    inputs = [sentence(40, "long"), sentence(1, "a"), sentence(2, "b"), sentence(38, "c")]
+    async with running(stub, reports, max_wait=30, max_batch_size=4, call_cost_tokens=10) as b:
+        async with asyncio.timeout(10):
+            results = await asyncio.gather(*(b.submit([s]) for s in inputs))
+    assert [[len(s) for s in call] for call in stub.batches] == [[1, 2], [38, 40]]
+    assert reports[0].size == 4 and reports[0].calls == 2
+    assert [r[0].tags for r in results] == [stub_tags(s) for s in inputs]
+
+
+async def test_max_batch_size_one_turns_batching_off(stub: StubTagger) -> None:
+    async with running(stub, max_batch_size=1, max_wait=30) as batcher:
+        async with asyncio.timeout(10):
+            await asyncio.gather(*(batcher.submit([sentence(2)]) for _ in range(6)))
+    assert [len(b) for b in stub.batches] == [1] * 6
+
+
+async def test_many_sentences_are_split_across_batches_and_come_back_in_order(
+    stub: StubTagger,
+) -> None:
+    inputs = [[f"Name{i}", "said", "hello"][: 1 + i % 3] for i in range(11)]
+    inputs.insert(4, [])  # an empty sentence needs no model
+    async with running(stub, max_batch_size=3) as batcher:
+        results = await batcher.submit(inputs)
+    assert len(stub.batches) >= 4
+    assert [r.tags for r in results] == [stub_tags(s) for s in inputs]
+    assert results[4] == Prediction([], [])
+
+
+async def test_failing_batch_reaches_every_caller_and_the_batcher_goes_on(
+    stub: StubTagger,
+) -> None:
+    stub.fail_next = RuntimeError("CUDA out of memory")
+    async with running(stub, max_batch_size=3, max_wait=30) as batcher:
+        async with asyncio.timeout(10):
+            outcomes = await asyncio.gather(
+                *(batcher.submit([sentence(2)]) for _ in range(3)), return_exceptions=True
+            )
+        for outcome in outcomes:
+            assert isinstance(outcome, BatchFailed)
+            assert isinstance(outcome.__cause__, RuntimeError)
+            assert "CUDA out of memory" in str(outcome)
+        assert batcher.running
+        async with asyncio.timeout(10):
+            results = await asyncio.gather(*(batcher.submit([["Mary"]]) for _ in range(3)))
+    assert [r[0].tags for r in results] == [["B-PER"]] * 3
+
+
+class ShortChanging:
+    """A model that drops a result, or a tag."""
+
+    def __init__(self, drop: str) -> None:
+        self.drop = drop
+
+    def __call__(
+        self, sentences: Sequence[Sequence[str]]
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        tags = [["O"] * len(s) for s in sentences]
+        scores = [[1.0] * len(s) for s in sentences]
+        if self.drop == "sentence":
+            return tags[:-1], scores[:-1]
+        return [t[:-1] for t in tags], scores
+
+
+@pytest.mark.parametrize("drop", ["sentence", "tag"])
+async def test_result_count_is_checked(drop: str) -> None:
+    batcher = Batcher(
+        ShortChanging(drop), max_batch_size=4, max_batch_tokens=100, max_wait=0.001, max_queue=10
+    )
+    await batcher.start()
+    with pytest.raises(BatchFailed) as caught:
+        await batcher.submit([sentence(2), sentence(3)])
+    await batcher.stop()
+    assert isinstance(caught.value.__cause__, BatchMismatch)
+
+
+async def test_full_queue_refuses_at_once_and_whole_requests_only(stub: StubTagger) -> None:
+    stub.gate.clear()
+    async with running(stub, max_batch_size=1, max_queue=3) as batcher:
+        held = asyncio.create_task(batcher.submit([["held"]]))
+        await wait_until(lambda: stub.batches)  # in the model, out of the queue
+        queued = asyncio.create_task(batcher.submit([["one"], ["two"]]))
+        await wait_until(lambda: batcher.depth == 2)
+        with pytest.raises(QueueFull):
+            await batcher.submit([["three"], ["four"]])  # one would fit: none is queued
+        assert batcher.depth == 2
+        with pytest.raises(TooManySentences):
+            await batcher.submit([["x"]] * 4)  # could never fit
+        stub.gate.set()
+        assert (await held)[0].tags == ["O"]
+        assert [r.tags for r in await queued] == [["O"], ["O"]]
+        assert (await batcher.submit([["three"], ["four"]]))[1].tags == ["O"]
+
+
+async def test_model_runs_in_a_worker_thread_under_inference_mode(stub: StubTagger) -> None:
+    async with running(stub) as batcher:
+        await batcher.submit([["a"]])
+    assert stub.inference_mode == [True]
+    assert stub.threads[0] != threading.main_thread().name
+
+
+async def test_compute_time_waits_for_the_device() -> None:
+    calls: list[str] = []
+
+    def predict(sentences: list[list[str]]) -> tuple[list[list[str]], list[list[float]]]:
+        calls.append("predict")
+        return [["O"] * len(s) for s in sentences], [[1.0] * len(s) for s in sentences]
+
+    def synchronize() -> None:  # stands in for torch.cuda.synchronize: kernels still running
+        calls.append("synchronize")
+        if calls.count("predict"):
+            time.sleep(0.1)
+
+    reports: list[BatchReport] = []
+    batcher = Batcher(
+        predict,
+        max_batch_size=2,
+        max_batch_tokens=100,
+        max_wait=0.001,
+        max_queue=10,
+        synchronize=synchronize,
+        on_batch=reports.append,
+    )
+    await batcher.start()
+    await batcher.submit([["a"]])
+    await batcher.stop()
+    assert calls == ["synchronize", "predict", "synchronize"]
+    assert reports[0].compute_seconds >= 0.1
+
+
+async def test_stop_drains_accepted_sentences_and_refuses_new_ones(stub: StubTagger) -> None:
+    stub.gate.clear()
+    batcher = Batcher(
+        stub.tag_sentences, max_batch_size=1, max_batch_tokens=100, max_wait=0, max_queue=10
+    )
+    await batcher.start()
+    in_model = asyncio.create_task(batcher.submit([["first"]]))
+    await wait_until(lambda: stub.batches)
+    waiting = asyncio.create_task(batcher.submit([["second"]]))
+    await wait_until(lambda: batcher.depth == 1)
+    stopping = asyncio.create_task(batcher.stop())
+    await wait_until(lambda: not batcher.running)
+    with pytest.raises(BatcherUnavailable):
+        await batcher.submit([["late"]])
+    await asyncio.sleep(0.05)
+    assert not stopping.done()  # still draining
+    stub.gate.set()
+    async with asyncio.timeout(10):
+        assert (await in_model)[0].tags == ["O"]
+        assert (await waiting)[0].tags == ["O"]
+        await stopping
+    assert [b[0] for b in stub.batches] == [["first"], ["second"]]
+
+
+async def test_caller_that_left_is_not_computed(stub: StubTagger) -> None:
+    stub.gate.clear()
+    async with running(stub, max_batch_size=1) as batcher:
+        held = asyncio.create_task(batcher.submit([["held"]]))
+        await wait_until(lambda: stub.batches)
+        gone = asyncio.create_task(batcher.submit([["gone"]]))
+        kept = asyncio.create_task(batcher.submit([["kept"]]))
+        await wait_until(lambda: batcher.depth == 2)
+        gone.cancel()
+        await wait_until(lambda: batcher.depth == 1)  # withdrawn at once, model still busy
+        stub.gate.set()
+        await held
+        await kept
+    assert [b[0] for b in stub.batches] == [["held"], ["kept"]]
+
+
+async def test_callers_that_leave_free_their_places_and_leave_nothing_behind(
+    stub: StubTagger,
+) -> None:
+    stub.gate.clear()
+    async with running(stub, max_batch_size=4, max_batch_tokens=4, max_queue=3) as batcher:
+        # Queued in the same step: A's two sentences fill the token budget, so the batcher
+        # holds B's back (carried over to the next batch) while A is in the model.
+        held = asyncio.create_task(batcher.submit([sentence(2), sentence(2)]))
+        carried = asyncio.create_task(batcher.submit([sentence(2)]))
+        await wait_until(lambda: stub.batches)
+        queued = asyncio.create_task(batcher.submit([sentence(1), sentence(1)]))
+        await wait_until(lambda: batcher.depth == 3)
+        with pytest.raises(QueueFull):
+            await batcher.submit([["x"]])
+        carried.cancel()
+        queued.cancel()
+        await asyncio.gather(carried, queued, return_exceptions=True)
+        assert batcher.depth == 0  # nothing waits for callers that left, model still busy
+        fits = asyncio.create_task(batcher.submit([["y"]] * 3))  # their places are free
+        await wait_until(lambda: batcher.depth == 3)
+        stub.gate.set()
+        async with asyncio.timeout(10):
+            assert len(await held) == 2 and len(await fits) == 3
+    assert [[len(s) for s in b] for b in stub.batches] == [[2, 2], [1, 1, 1]]
+
+
+async def test_submit_before_start_is_refused(stub: StubTagger) -> None:
+    batcher = Batcher(
+        stub.tag_sentences, max_batch_size=1, max_batch_tokens=10, max_wait=0, max_queue=1
+    )
+    assert not batcher.running
+    with pytest.raises(BatcherUnavailable):
+        await batcher.submit([["a"]])
+
+
+async def test_a_call_of_its_own_runs_on_the_model_thread_between_batches(
+    stub: StubTagger,
+) -> None:
+    seen: list[tuple[str, bool]] = []
+
+    def probe(x: int) -> int:
+        seen.append((threading.current_thread().name, torch.is_inference_mode_enabled()))
+        return x + 1
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    async with running(stub) as batcher:
+        stub.gate.clear()  # the next batch stays in the model
+        tagging = asyncio.create_task(batcher.submit([["Mary"]]))
+        await wait_until(lambda: stub.batches)
+        called = asyncio.create_task(batcher.call(probe, 41))
+        await asyncio.sleep(0.05)
+        assert not called.done() and seen == []  # it waits for the batch in the model
+        stub.gate.set()
+        assert await called == 42
+        await tagging
+        assert seen == [(stub.threads[0], True)]
+        with pytest.raises(BatchFailed) as failed:
+            await batcher.call(broken)
+        assert isinstance(failed.value.__cause__, RuntimeError)
+        assert await batcher.call(probe, 1) == 2  # it goes on serving
+    with pytest.raises(BatcherUnavailable):
+        await batcher.call(probe, 1)
