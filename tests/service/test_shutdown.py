@@ -67,7 +67,8 @@ def test_sigterm_finishes_accepted_requests_refuses_new_ones_and_exits_0(
         "NER_MAX_BATCH_SIZE": "256",
         "NER_SHUTDOWN_GRACE_S": "60",
     }
-    argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
+    argv += ["--port", str(port)]
     argv += ["--model", str(tiny_model), "--device", "cpu"]
     late: Counter[str] = Counter()
     stop = threading.Event()
@@ -108,7 +109,8 @@ def test_a_stop_signal_to_the_process_group_leaves_the_model_processes_to_the_se
         "NER_MAX_WAIT_MS": "2000",  # the requests are still queued when the signal comes
         "NER_MAX_BATCH_SIZE": "256",
     }
-    argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
+    argv += ["--port", str(port)]
     argv += ["--model", str(tiny_model), "--device", "cpu"]
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
