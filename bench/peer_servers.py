@@ -9,7 +9,8 @@
 Both answer ``POST /v1/tag`` with ``{"text": ...}`` or ``{"texts": [...]}`` in the service's
 own response shape, serialised by the same function
 (:func:`service.http.schemas.tag.encode_tags`), so that what differs is the serving, not the
-JSON. ``GET /health`` answers once the model is loaded. Torch gets ``--threads`` intra-op threads, one by default as in the service.
+JSON. ``GET /health`` answers once the model is loaded. Torch gets ``--threads`` intra-op
+threads, one by default as in the service.
 
     python -m bench.peer_servers litserve --port 8001 --max-batch-size 32 --batch-timeout 0.005
     python -m bench.peer_servers fastapi --port 8002
