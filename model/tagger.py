@@ -13,14 +13,11 @@ from model.features import predict
 from model.pipeline import (
     Document,
     Tagged,
-    assemble,  # re-exported for tests/model/test_decode_properties.py (moves on merge)
     documents_from_texts,
     documents_from_tokens,
     sentences_of,
     tagged,
 )
-
-__all__ = ["Tagger", "assemble"]
 
 
 class Tagger:

@@ -90,7 +90,8 @@ def test_build_context_holds_the_package_and_bundled_model_and_nothing_heavy() -
         if path.is_file() and _in_context(str(path.relative_to(ROOT)), patterns)
     ]
     weights = str((DEFAULT_MODEL / "weights.safetensors").relative_to(ROOT))
-    assert {"pyproject.toml", "README.md", "service/cli.py", "service/app.py", weights} <= set(sent)
+    expected = {"pyproject.toml", "README.md", "service/cli.py", "service/http/app.py", weights}
+    assert expected <= set(sent)
     for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", (ROOT / "Dockerfile").read_text(), re.M):
         for source in copied.split():
             assert any(s == source or s.startswith(source + "/") for s in sent), source

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model.data import Span, tags_to_spans
-from model.tagger import assemble
+from model.pipeline import assemble
 from model.tokenize import tokenize
 
 LABELS = ["PER", "LOC", "ORG", "MISC"]
