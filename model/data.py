@@ -19,15 +19,6 @@ class Sentence:
     tags: list[str]
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """An entity over tokens ``start`` (inclusive) to ``end`` (exclusive)."""
-
-    label: str
-    start: int
-    end: int
-
-
 def _check_tag(tag: str) -> bool:
     return tag == "O" or (len(tag) > 2 and tag[0] in "BI" and tag[1] == "-")
 
@@ -110,24 +101,3 @@ def recase(sentences: Sequence[Sentence], case: str) -> list[Sentence]:
     same gold sentences in those cases measure (and, in training, teach) how a tagger copes.
     """
     return [Sentence([recase_token(t, case) for t in s.tokens], list(s.tags)) for s in sentences]
-
-
-def tags_to_spans(tags: Sequence[str]) -> list[Span]:
-    """Decode entity spans from IOB2 tags, as conlleval does.
-
-    A stray ``I-X`` (after ``O`` or after another type) opens a new entity, so a model's
-    imperfect tag sequence still yields every entity it marked.
-    """
-    spans: list[Span] = []
-    label: str | None = None
-    start = 0
-    for i, tag in enumerate(tags):
-        inside = tag.startswith("I-") and label == tag[2:]
-        if label is not None and not inside:
-            spans.append(Span(label, start, i))
-            label = None
-        if tag != "O" and not inside:
-            label, start = tag[2:], i
-    if label is not None:
-        spans.append(Span(label, start, len(tags)))
-    return spans

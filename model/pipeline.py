@@ -2,7 +2,7 @@
 lists a network tags -> tags put back into each document, with its entities.
 
 :class:`model.tagger.Tagger` chains these steps in one call; the service runs the same steps
-with a batcher between them (``service.core.tagging``).
+with a batcher between them (``service.core.service``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from model.data import tags_to_spans
 from model.tokenize import Token, split_sentences
 
 
@@ -20,6 +19,36 @@ class Document:
 
     text: str | None
     sentences: list[list[Token]]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """An entity over tokens ``start`` (inclusive) to ``end`` (exclusive)."""
+
+    label: str
+    start: int
+    end: int
+
+
+def tags_to_spans(tags: Sequence[str]) -> list[Span]:
+    """Decode entity spans from IOB2 tags, as conlleval does.
+
+    A stray ``I-X`` (after ``O`` or after another type) opens a new entity, so a model's
+    imperfect tag sequence still yields every entity it marked.
+    """
+    spans: list[Span] = []
+    label: str | None = None
+    start = 0
+    for i, tag in enumerate(tags):
+        inside = tag.startswith("I-") and label == tag[2:]
+        if label is not None and not inside:
+            spans.append(Span(label, start, i))
+            label = None
+        if tag != "O" and not inside:
+            label, start = tag[2:], i
+    if label is not None:
+        spans.append(Span(label, start, len(tags)))
+    return spans
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.data import Span, tags_to_spans
-from model.pipeline import assemble
+from model.pipeline import Span, assemble, tags_to_spans
 from model.tokenize import tokenize
 
 LABELS = ["PER", "LOC", "ORG", "MISC"]

@@ -22,9 +22,10 @@ from model.analysis.report import (
 )
 from model.artifact import load
 from model.cli import main
-from model.data import Sentence, read_conll, recase, tags_to_spans
+from model.data import Sentence, read_conll, recase
 from model.deciding import Deciding, Question
 from model.features import predict
+from model.pipeline import tags_to_spans
 from model.training.evaluate import evaluate
 
 

@@ -58,11 +58,14 @@ def test_a_tag_request_crosses_at_most_ten_files(tiny_model: Path) -> None:
             with httpx.Client(base_url=url, timeout=60) as client:
                 client.post("/v1/tag", json={"text": "Warm up."})  # first-call imports
                 recording.set()
-                response = client.post("/v1/tag", json={"text": "Mary Rossi visited Oslo ."})
+                # Two sentences: a batch of several is cut into calls of similar length too.
+                text = "Mary Rossi visited Oslo. She met Paul Berg at the harbour."
+                response = client.post("/v1/tag", json={"text": text})
                 recording.clear()
     finally:
         backend.close()
     assert response.status_code == 200
     crossed = project_files(files)
     assert "service/core/process.py" in crossed  # the model was called, in its child
+    assert "model/grouping.py" in crossed  # the batch of two was offered for cutting
     assert len(crossed) <= 10, f"{len(crossed)} files: {crossed}"
