@@ -16,14 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar
 
-from model.pipeline import (
-    Document,
-    Tagged,
-    documents_from_texts,
-    documents_from_tokens,
-    sentences_of,
-    tagged,
-)
+from model import pipeline
+from model.pipeline import Document, Tagged
 from service.core.backend import Backend, ModelInfo
 from service.core.batching import Batcher, Prediction
 from service.core.errors import BATCHER_ERRORS, ServiceError, from_batcher, not_ready
@@ -158,10 +152,10 @@ def _characters(inputs: Inputs) -> int:
 def _decode(inputs: Inputs, settings: Settings) -> list[Document]:
     if inputs.tokens is not None:
         _check_limits([" ".join(sentence) for sentence in inputs.tokens], "tokens", settings)
-        return documents_from_tokens(inputs.tokens)
+        return pipeline.documents_from_tokens(inputs.tokens)
     texts = [inputs.text] if inputs.text is not None else inputs.texts or []
     _check_limits(texts, "text" if inputs.text is not None else "texts", settings)
-    return documents_from_texts(texts)
+    return pipeline.documents_from_texts(texts)
 
 
 def _check_limits(texts: Sequence[str], field: str, settings: Settings) -> None:
@@ -189,14 +183,15 @@ async def predict(
     """Tags of every sentence of every document (in :func:`model.pipeline.sentences_of`
     order), through the shared batcher."""
     try:
-        return await batcher.submit(sentences_of(documents))
+        return await batcher.submit(pipeline.sentences_of(documents))
     except BATCHER_ERRORS as error:
         raise from_batcher(error, retry_after) from error
 
 
 def assemble(documents: Sequence[Document], predictions: Sequence[Prediction]) -> list[Tagged]:
     """Each document's tagging, from the predictions of :func:`predict`."""
-    return tagged(documents, [p.tags for p in predictions], [p.scores for p in predictions])
+    tags, scores = [p.tags for p in predictions], [p.scores for p in predictions]
+    return pipeline.tagged(documents, tags, scores)
 
 
 async def tag(
