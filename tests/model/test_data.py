@@ -2,15 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from model.data import (
-    ConllFormatError,
-    Sentence,
-    Span,
-    iob1_to_iob2,
-    read_conll,
-    recase,
-    tags_to_spans,
-)
+from model.data import ConllFormatError, Sentence, iob1_to_iob2, read_conll, recase
+from model.pipeline import Span, tags_to_spans
 
 
 def write(tmp_path: Path, text: str) -> Path:
