@@ -86,9 +86,8 @@ class _Pending(asyncio.Queue[_Item]):
         leaving = {id(item) for item in items}
         kept = [item for item in self._items if id(item) not in leaving]
         removed = len(self._items) - len(kept)
-        if removed:
-            self._items.clear()
-            self._items.extend(kept)
+        self._items.clear()
+        self._items.extend(kept)
         for _ in range(removed):
             self.task_done()
 
@@ -144,6 +143,11 @@ class Batcher:
         waiting = 0 if self._queue is None else self._queue.qsize()
         return waiting + (self._carry is not None)
 
+    def check_room(self, sentences: int = 1) -> None:
+        """Raise :class:`QueueFull` unless ``sentences`` more fit in the queue now."""
+        if self.depth + sentences > self.max_queue:  # a carried-over sentence waits too
+            raise QueueFull(f"{self.depth} sentences already wait for the model")
+
     async def start(self) -> None:
         """Create the queue and start the background task in the running loop."""
         if self._task is not None:
@@ -180,8 +184,7 @@ class Batcher:
             raise TooManySentences(
                 f"{len(work)} sentences, but at most {self.max_queue} can wait for the model"
             )
-        if self.depth + len(work) > self.max_queue:  # a carried-over sentence waits too
-            raise QueueFull(f"{self.depth} sentences already wait for the model")
+        self.check_room(len(work))
         loop = asyncio.get_running_loop()
         items = [_Item(list(sentences[i]), loop.create_future()) for i in work]
         for item in items:  # no await in between: the whole request fits, checked above
@@ -343,7 +346,5 @@ def _checked(
         )
     for tokens, sentence_tags, sentence_scores in zip(sentences, tags, scores, strict=True):
         if not len(tokens) == len(sentence_tags) == len(sentence_scores):
-            raise BatchMismatch(
-                f"model returned {len(sentence_tags)} tags for {len(tokens)} tokens"
-            )
+            raise BatchMismatch(f"model returned {len(sentence_tags)} tags, {len(tokens)} tokens")
     return [Prediction(t, s) for t, s in zip(tags, scores, strict=True)]

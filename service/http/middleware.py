@@ -21,7 +21,7 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.errors import ServiceError, not_ready
+from service.core.errors import QueueFull, ServiceError, from_batcher, not_ready
 from service.core.service import Service
 from service.http.errors import BodyRefused, error_response
 from service.metrics import Metrics
@@ -170,12 +170,13 @@ class GuardMiddleware:
         if self.service.draining:
             return not_ready(retry_after, "the server is shutting down")
         served = self.service.models.get(TAG)
-        batcher = None if served is None else served.batcher
-        if scope["method"] == "POST" and batcher is not None and batcher.depth >= batcher.max_queue:
+        if scope["method"] == "POST" and served is not None:
             # Shed load before the body is read or parsed: under overload, refusals must cost
             # the server little, or they take the CPU that the accepted requests need.
-            message = f"{batcher.depth} sentences already wait for the model"
-            return ServiceError("queue_full", message, retry_after=retry_after)
+            try:
+                served.batcher.check_room()
+            except QueueFull as full:
+                return from_batcher(full, retry_after)
         return None
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
