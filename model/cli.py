@@ -7,6 +7,7 @@ commands alone. Each command's ``_add_*`` function declares its flags and sets `
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -73,6 +74,13 @@ def _add_evaluate(commands: Commands) -> None:
         default="as-is",
         help="rewrite every token lower- or upper-case first (gold tags unchanged)",
     )
+    parser.add_argument(
+        "--label-map",
+        metavar="TYPE=TYPE,...",
+        help="score data with other entity types: rename them to the model's "
+        "(e.g. person=PER,location=LOC,corporation=ORG,group=ORG); types not named, and the "
+        "model's types that none is renamed to, count as O",
+    )
     parser.add_argument("--predictions", help="write 'TOKEN GOLD PRED' lines here")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(run=_run_evaluate)
@@ -82,16 +90,21 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from model.artifact import load
     from model.data import read_conll, recase
     from model.device import resolve_device
-    from model.training.evaluate import evaluate
+    from model.training.evaluate import evaluate, parse_label_map
 
+    try:
+        label_map = None if args.label_map is None else parse_label_map(args.label_map)
+    except ValueError as error:
+        print(f"bigru-ner evaluate: --label-map: {error}", file=sys.stderr)
+        return 2
     device = resolve_device(args.device)
     loaded = load(args.model, device)
     sentences = recase(read_conll(args.data), args.case)
-    if args.predictions:
-        with Path(args.predictions).open("w", encoding="utf-8") as out:
-            scores = evaluate(loaded, sentences, device, out)
-    else:
-        scores = evaluate(loaded, sentences, device)
+    with contextlib.ExitStack() as stack:
+        out = None
+        if args.predictions:
+            out = stack.enter_context(Path(args.predictions).open("w", encoding="utf-8"))
+        scores = evaluate(loaded, sentences, device, out, label_map)
     print(json.dumps(scores.to_json(), indent=1) if args.json else scores.table())
     return 0
 

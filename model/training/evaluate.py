@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 
@@ -54,6 +54,28 @@ class Scores:
         return "\n".join(lines)
 
 
+def parse_label_map(text: str) -> dict[str, str]:
+    """``person=PER,location=LOC`` as a mapping from the data's entity types to the model's."""
+    mapping = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        source, sep, target = (side.strip() for side in pair.partition("="))
+        if not (sep and source and target):
+            raise ValueError(f"expected TYPE=TYPE pairs separated by commas, got {pair!r}")
+        mapping[source] = target
+    return mapping
+
+
+def relabel(tags: Sequence[str], mapping: Mapping[str, str | None]) -> list[str]:
+    """IOB2 tags with each entity type renamed by ``mapping``: one it maps to None, or does not
+    name, becomes O."""
+    renamed = []
+    for tag in tags:
+        prefix, _, kind = tag.partition("-")
+        target = mapping.get(kind) if kind else None
+        renamed.append(f"{prefix}-{target}" if target else "O")
+    return renamed
+
+
 def score(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> Scores:
     """Compare predicted tag sequences with gold ones."""
     if [len(g) for g in gold] != [len(p) for p in predicted]:
@@ -91,13 +113,20 @@ def evaluate(
     sentences: Sequence[Sentence],
     device: torch.device | str = "cpu",
     predictions: TextIO | None = None,
+    label_map: Mapping[str, str] | None = None,
 ) -> Scores:
     """Tag the sentences with the model and score against their gold tags.
 
-    With ``predictions``, write conlleval-style ``TOKEN GOLD PRED`` lines, a blank line
-    between sentences.
+    ``label_map`` scores data with other entity types (WNUT-17's ``person``, say): it renames
+    the gold types (those it does not name become O), and the model's types that no gold type
+    is renamed to become O. With ``predictions``, write conlleval-style ``TOKEN GOLD PRED``
+    lines, a blank line between sentences.
     """
     tags, _ = predict(loaded.network, loaded.vocab, [s.tokens for s in sentences], device=device)
+    if label_map is not None:
+        kept = {target: target for target in label_map.values()}
+        sentences = [Sentence(s.tokens, relabel(s.tags, label_map)) for s in sentences]
+        tags = [relabel(t, kept) for t in tags]
     if predictions is not None:
         for sentence, predicted in zip(sentences, tags, strict=True):
             for token, g, p in zip(sentence.tokens, sentence.tags, predicted, strict=True):

@@ -6,7 +6,7 @@ import pytest
 from model.artifact import load
 from model.cli import main
 from model.data import read_conll, recase
-from model.training.evaluate import evaluate, score
+from model.training.evaluate import evaluate, parse_label_map, relabel, score
 
 
 def test_scores_follow_conlleval_entity_rules() -> None:
@@ -72,3 +72,40 @@ def test_evaluate_command_rewrites_the_case_first(
     assert upper["f1"] == pytest.approx(expected.f1)
     with pytest.raises(SystemExit):
         main(["evaluate", *args, "--case", "title"])
+
+
+def test_relabel_renames_types_and_drops_the_unnamed() -> None:
+    tags = ["B-person", "I-person", "O", "B-product", "B-group", "I-group"]
+    mapping = {"person": "PER", "group": "ORG"}
+    assert relabel(tags, mapping) == ["B-PER", "I-PER", "O", "O", "B-ORG", "I-ORG"]
+    assert parse_label_map(" person=PER, group = ORG ,") == mapping
+    with pytest.raises(ValueError, match="TYPE=TYPE"):
+        parse_label_map("person:PER")
+
+
+def test_evaluate_command_scores_other_entity_types_through_a_label_map(
+    corpus: dict[str, Path], tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The dev file with WNUT-17's names for the types.
+    names = {"PER": "person", "LOC": "location", "ORG": "corporation"}
+    renamed = tmp_path / "renamed.conll"
+    lines = []
+    for line in corpus["dev"].read_text().splitlines():
+        token, _, tag = line.rpartition(" ")
+        prefix, _, kind = tag.partition("-")
+        lines.append(f"{token}\t{prefix}-{names[kind]}" if kind in names else line)
+    renamed.write_text("\n".join(lines) + "\n")
+    model = ["--model", str(tiny_model), "--json"]
+    assert main(["evaluate", *model, "--data", str(corpus["dev"])]) == 0
+    original = json.loads(capsys.readouterr().out)
+    full = "person=PER,location=LOC,corporation=ORG"
+    assert main(["evaluate", *model, "--data", str(renamed), "--label-map", full]) == 0
+    assert json.loads(capsys.readouterr().out) == original
+    # Organisations left out: the gold ones and the model's count as O.
+    partial = "person=PER,location=LOC"
+    assert main(["evaluate", *model, "--data", str(renamed), "--label-map", partial]) == 0
+    without = json.loads(capsys.readouterr().out)
+    assert set(without["per_type"]) == {"PER", "LOC"}
+    assert without["per_type"]["PER"] == original["per_type"]["PER"]
+    assert main(["evaluate", *model, "--data", str(renamed), "--label-map", "person"]) == 2
+    assert "--label-map" in capsys.readouterr().err
