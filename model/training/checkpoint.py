@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,9 @@ def load(
 ) -> Progress:
     """Restore the state saved at ``path`` into the given objects; the run's progress."""
     meta = json.loads((path / "state.json").read_text(encoding="utf-8"))
-    saved = dict(meta["config"])
+    # A setting added since the checkpoint was made had its default then.
+    defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
+    saved = defaults | dict(meta["config"])
     current = asdict(config)
     # Only how long to train may change between a run and its resumption.
     for key in ("epochs", "patience", "device", "threads"):

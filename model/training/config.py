@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from model.data import CASES
 from model.network import Architecture
 
+#: How a run picks the weights it saves (:attr:`TrainConfig.select`).
+SELECTIONS = ("best", "last")
+
 
 @dataclass(frozen=True, kw_only=True)
 class Data:
@@ -66,6 +69,10 @@ class TrainConfig(Architecture, Optimisation, Schedule, Data):
     #: The cases (of ``model.data.CASES``, comma-separated) the dev set is scored in after each
     #: epoch; the model is selected on their mean entity F1.
     dev_cases: str = "as-is"
+    #: Which epoch's weights make the artifact: ``best`` on dev (stopping after ``patience``
+    #: epochs without one), or ``last`` of ``epochs``: a final model trained on train+dev with
+    #: the epoch count fixed from train-only runs, the dev scores then only logged.
+    select: str = "best"
     #: A lexicon JSON file (``scripts/build_lexicons.py``) whose matches become token features;
     #: it is copied into the artifact.
     lexicon: str | None = None
@@ -75,11 +82,13 @@ class TrainConfig(Architecture, Optimisation, Schedule, Data):
     threads: int | None = None
 
     def checked_dev_cases(self) -> list[str]:
-        """The dev cases, after checking them and the case probabilities."""
+        """The dev cases, after checking them, the selection and the case probabilities."""
         cases = [c.strip() for c in self.dev_cases.split(",") if c.strip()]
         unknown = [c for c in cases if c not in CASES]
         if not cases or unknown:
             raise ValueError(f"dev_cases {self.dev_cases!r}: give some of {', '.join(CASES)}")
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select {self.select!r}: one of {', '.join(SELECTIONS)}")
         p = (self.case_lower, self.case_upper)
         if min(p) < 0 or sum(p) > 1:
             raise ValueError(f"case_lower and case_upper {p}: each >= 0, together <= 1")

@@ -1,8 +1,9 @@
 """Training: the epoch loop, model selection on the dev set, and resumption.
 
 The best model on the dev set (entity F1) is written to ``out`` as an artifact after every
-improving epoch; ``out/checkpoint/`` (:mod:`model.training.checkpoint`) holds the latest state
-so that a stopped run continues where it stopped.
+improving epoch (after every epoch for ``select="last"``); ``out/checkpoint/``
+(:mod:`model.training.checkpoint`) holds the latest state so that a stopped run continues where
+it stopped.
 """
 
 from __future__ import annotations
@@ -186,7 +187,10 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         log(f"resumed after epoch {progress.epoch} (best dev F1 {progress.best_f1:.4f})")
     data = TrainingSet.encode(train_data, vocab, config, network.config.max_word_chars, vectors)
 
-    while progress.epoch < config.epochs and progress.epoch - progress.best_epoch < config.patience:
+    last = config.select == "last"
+    while progress.epoch < config.epochs and (
+        last or progress.epoch - progress.best_epoch < config.patience
+    ):
         epoch = progress.epoch + 1
         started = time.perf_counter()
         loss = _train_epoch(epoch, network, optimizers, average, data, config, device)
@@ -194,7 +198,7 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         f1, by_case = dev_f1(selected, vocab, dev_data, cases, device)
         dev = by_case[cases[0]]
         seconds = time.perf_counter() - started
-        improved = f1 > progress.best_f1
+        kept = f1 > progress.best_f1 or last
         record: dict[str, Any] = {"epoch": epoch, "loss": loss, "dev_f1": f1, "seconds": seconds}
         if len(cases) > 1:
             record["dev_f1_by_case"] = {c: s.f1 for c, s in by_case.items()}
@@ -203,9 +207,9 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         each = "".join(f" {c} {s.f1:.4f}" for c, s in by_case.items()) if len(cases) > 1 else ""
         log(
             f"epoch {epoch:3d}  loss {loss:.4f}  dev P {dev.precision:.4f} "
-            f"R {dev.recall:.4f} F1 {f1:.4f}{each}  {seconds:.0f}s" + ("  *" if improved else "")
+            f"R {dev.recall:.4f} F1 {f1:.4f}{each}  {seconds:.0f}s" + ("  *" if kept else "")
         )
-        if improved:
+        if kept:
             progress.best_f1, progress.best_epoch = f1, epoch
             metadata = {
                 "training": asdict(config),

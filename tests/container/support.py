@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,22 @@ def wait_healthy(container: Container, timeout: float = 180) -> None:
 def wait_ready(container: Container, timeout: float = 180) -> None:
     """Wait until the container's /readyz answers 200 through its published port."""
     wait_for(lambda: answers(container.url + "/readyz"), timeout, "/readyz of the container")
+
+
+def log_time(line: str) -> float:
+    """The time of a ``docker logs --timestamps`` line (RFC 3339, nanoseconds, UTC)."""
+    stamp = line.split(" ", 1)[0]
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    utc = datetime.fromisoformat(whole).replace(tzinfo=UTC)
+    return utc.timestamp() + float("0." + (fraction or "0"))
+
+
+def not_answered(line: str) -> bool:
+    """Whether a line of HAProxy's log (``option httplog``) is a POST it did not answer 200."""
+    return '"POST ' in line and line.split()[5] != "200"
+
+
+def termination(line: str) -> str:
+    """The end state of the session of a line of HAProxy's log: ``----`` for a normal one,
+    ``SH--`` when the server aborted before its response headers, and so on."""
+    return line.split()[9]

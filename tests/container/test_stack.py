@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,13 @@ import httpx
 import pytest
 
 from tests.container import build
-from tests.container.support import docker
+from tests.container.support import docker, log_time, not_answered, termination
 from tests.deploy.support import ALERT_RULES, ROOT, free_port, load_yaml, tool, wait_for
 
 OVERRIDE = Path(__file__).with_name("compose.standin.yml")
 REPLICAS = 3
+#: Clients that keep sending while a replica is killed.
+CLIENTS = 2
 #: What the clients send while the stack goes down: short enough that, one client per replica,
 #: what is in flight when the load balancer is told to stop is answered within its grace even on
 #: a loaded machine (8 concurrent texts of 40 sentences took 25 to 42 s each on one).
@@ -182,19 +183,21 @@ def test_prometheus_scrapes_every_replica_and_loaded_the_alert_rules(stack: Stac
 def test_a_killed_replica_comes_back_while_the_others_answer(stack: Stack) -> None:
     victim = stack.containers("tagger")[0]
     state = _inspect(victim)["State"]
-    statuses: Counter[int | str] = Counter()
+    outcomes: list[tuple[float, int | str]] = []  # when each request was sent, and its status
     stop = threading.Event()
 
     def keep_tagging() -> None:
         while not stop.is_set():
+            begun = time.time()
             try:
-                statuses[_tag(stack.lb)] += 1
+                outcomes.append((begun, _tag(stack.lb)))
             except httpx.TransportError as error:
-                statuses[type(error).__name__] += 1
+                outcomes.append((begun, type(error).__name__))
 
-    with ThreadPoolExecutor(2) as pool:
-        clients = [pool.submit(keep_tagging) for _ in range(2)]
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        clients = [pool.submit(keep_tagging) for _ in range(CLIENTS)]
         time.sleep(1)
+        killed = time.time()
         os.kill(state["Pid"], 9)  # as the kernel's OOM killer would: no docker stop
         try:
             wait_for(
@@ -210,8 +213,17 @@ def test_a_killed_replica_comes_back_while_the_others_answer(stack: Stack) -> No
             stop.set()
             for client in clients:
                 client.result(timeout=120)
-    assert set(statuses) == {200}, statuses
-    assert statuses[200] > 10
+    (lb,) = stack.containers("lb")
+    unanswered = [line for line in docker("logs", lb).stdout.splitlines() if not_answered(line)]
+    lost = [(round(begun - killed, 3), status) for begun, status in outcomes if status != 200]
+    # The others answer everything sent once the replica was killed. A request in flight on it
+    # when it was killed is sent to another replica (retry-on, monitoring/haproxy/haproxy.cfg),
+    # which Debian's HAProxy 2.6.12 does not always do: such a request may end 502, logged by
+    # HAProxy as aborted by its server before any answer (SH), one per client at most.
+    assert all(begun < 0 and status == 502 for begun, status in lost), (lost, unanswered)
+    assert len(lost) <= CLIENTS and len(unanswered) == len(lost), (lost, unanswered)
+    assert all(termination(line).startswith("SH") for line in unanswered), unanswered
+    assert sum(begun > 0 and status == 200 for begun, status in outcomes) > 10, lost
 
 
 def _send(url: str, text: str) -> str:
@@ -229,14 +241,6 @@ def _send(url: str, text: str) -> str:
         assert answer.json()["error"]["code"] == "not_ready", answer.text
         assert answer.headers["Retry-After"] == "1"
     return str(answer.status_code)
-
-
-def _log_time(line: str) -> float:
-    """The time of a ``docker logs --timestamps`` line (RFC 3339, nanoseconds, UTC)."""
-    stamp = line.split(" ", 1)[0]
-    whole, _, fraction = stamp.rstrip("Z").partition(".")
-    utc = datetime.fromisoformat(whole).replace(tzinfo=UTC)
-    return utc.timestamp() + float("0." + (fraction or "0"))
 
 
 def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
@@ -332,7 +336,7 @@ def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
     # connection. Docker's proxy of the published port takes connections on 127.0.0.1 as long
     # as the container runs, and closes them unread when nothing listens behind it: that is
     # allowed only once HAProxy has closed its port (give or take the log's delay).
-    grace_over = [_log_time(line) for line in log.splitlines() if GRACE_OVER in line]
+    grace_over = [log_time(line) for line in log.splitlines() if GRACE_OVER in line]
     port_closed = min(grace_over, default=float("inf"))
     for begun, _, outcome in outcomes:
         if outcome == "closed unread":

@@ -161,3 +161,36 @@ def test_bad_case_settings_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         train(tiny_config(corpus, tmp_path, **overrides), log=lambda _: None)  # type: ignore[arg-type]
+
+
+def test_select_last_trains_every_epoch_and_keeps_the_last(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    messages: list[str] = []
+    config = tiny_config(corpus, tmp_path / "last", epochs=3, patience=1, select="last")
+    train(config, log=messages.append)  # type: ignore[arg-type]
+    assert sum(m.startswith("epoch") for m in messages) == 3  # patience does not stop it
+    saved = json.loads((tmp_path / "last" / "config.json").read_text())["metadata"]
+    assert saved["best_epoch"] == 3 and saved["training"]["select"] == "last"
+    state = json.loads((tmp_path / "last" / "checkpoint" / "state.json").read_text())
+    weights = load_file(str(tmp_path / "last" / "weights.safetensors"))
+    checkpointed = load_file(str(tmp_path / "last" / "checkpoint" / "state.safetensors"))
+    assert state["state"]["epoch"] == 3
+    # The last epoch's weights (the word table is stored in half precision).
+    last = {k: checkpointed["model." + k].to(weights[k].dtype) for k in weights}
+    assert all(torch.equal(weights[k], last[k]) for k in weights)
+    with pytest.raises(ValueError, match="select"):
+        train(tiny_config(corpus, tmp_path / "other", select="first"), log=lambda _: None)  # type: ignore[arg-type]
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_with_its_default(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    train(tiny_config(corpus, tmp_path / "m", epochs=1), log=lambda _: None)  # type: ignore[arg-type]
+    state = tmp_path / "m" / "checkpoint" / "state.json"
+    meta = json.loads(state.read_text())
+    del meta["config"]["select"]  # as written before the setting existed
+    state.write_text(json.dumps(meta))
+    messages: list[str] = []
+    train(tiny_config(corpus, tmp_path / "m", epochs=2), log=messages.append)  # type: ignore[arg-type]
+    assert any("resumed after epoch 1" in m for m in messages)
