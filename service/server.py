@@ -7,8 +7,12 @@ the model and batch separately.
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 from service.settings import Settings, SettingsError, load_settings
@@ -19,13 +23,17 @@ def serve(settings: Settings) -> None:
     import torch
     import uvicorn
 
-    from service.core.models import load_backends
+    from service.core.models import close_all, load_backends
     from service.http.app import create_app
     from service.settings import FORWARD, TAG
     from service.shutdown import DrainingServer
 
     torch.set_num_threads(settings.torch_threads)
+    # As PID 1 of a container, the process ignores a stop signal that it has no handler for:
+    # until uvicorn installs its own, a stop ends the loading here, children included.
+    previous = signal.signal(signal.SIGTERM, _stop_loading)
     backends = load_backends(settings.model_settings())
+    signal.signal(signal.SIGTERM, previous)
     app = create_app(settings, backends[TAG], backends.get(FORWARD))
     # The libraries (and the model, when it is loaded here) are 200-250k objects that live as
     # long as the process. Frozen, they are out of the garbage collector's sight, and a full
@@ -44,8 +52,14 @@ def serve(settings: Settings) -> None:
     try:
         DrainingServer(config, app.state.service, settings.shutdown_grace_s).run()
     finally:
-        for backend in backends.values():
-            backend.close()
+        close_all(backends.values())
+
+
+def _stop_loading(signum: int, frame: FrameType | None) -> None:
+    print("bigru-ner serve: stopped while loading the models", file=sys.stderr, flush=True)
+    for child in multiprocessing.active_children():
+        child.kill()
+    os._exit(128 + signum)
 
 
 def main(overrides: Mapping[str, Any] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -55,6 +55,13 @@ def check_direction(role: str, backend: Backend) -> None:
         raise ArtifactError(f"NER_FORWARD_MODEL: {name} is bidirectional, not forward-only")
 
 
+def close_all(backends: Iterable[Backend]) -> None:
+    """Close the backends side by side: a model process takes seconds to stop."""
+    with ThreadPoolExecutor(thread_name_prefix="ner-close") as pool:
+        for closing in [pool.submit(backend.close) for backend in backends]:
+            closing.result()
+
+
 def load_backends(specs: Sequence[ModelSettings]) -> dict[str, Backend]:
     """Each model loaded, side by side (each child process starts on its own), by role. If
     any fails, the others are closed and the first failure (in ``specs`` order) is raised."""
@@ -63,9 +70,7 @@ def load_backends(specs: Sequence[ModelSettings]) -> dict[str, Backend]:
         wait(futures)
     errors = [error for f in futures if (error := f.exception()) is not None]
     if errors:
-        for future in futures:
-            if future.exception() is None:
-                future.result().close()
+        close_all(future.result() for future in futures if future.exception() is None)
         raise errors[0]
     return {spec.role: future.result() for spec, future in zip(specs, futures, strict=True)}
 
@@ -96,8 +101,7 @@ async def serving(
             _announce(metrics, served)
             yield served
     finally:
-        for backend in loaded.values():
-            backend.close()
+        close_all(loaded.values())
 
 
 def _batcher(settings: Settings, metrics: Metrics, backend: Backend) -> Batcher:

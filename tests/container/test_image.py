@@ -177,6 +177,23 @@ def test_docker_stop_answers_every_request_in_flight_and_exits_0(image: str) -> 
         assert "model process" not in logs, "a model process died or was replaced"
 
 
+def test_docker_stop_while_the_models_load_ends_them_at_once(image: str) -> None:
+    # The server is the container's PID 1, which ignores a signal it has no handler for: with
+    # none, `docker stop` would wait out its timeout and kill the container (exit 137).
+    with run_container(image) as running:
+
+        def processes() -> list[str]:
+            return docker("top", running.id, "-o", "pid,args").stdout.splitlines()[1:]
+
+        # The model processes run: the models are loading (seconds), the server not yet up.
+        wait_for(lambda: len(processes()) >= 2, 60, lambda: f"model processes: {processes()}", 0.1)
+        stop = docker("stop", "--time", "60", running.id, timeout=120)
+        state = running.inspect()["State"]
+        assert stop.returncode == 0
+        assert (state["Running"], state["ExitCode"]) == (False, 143), running.logs()[-3000:]
+        assert "stopped while loading the models" in running.logs()
+
+
 def test_runs_as_any_numeric_user_with_nothing_to_write_but_tmp(image: str) -> None:
     # Kubernetes and OpenShift may pick the user id: nothing may depend on 10001's passwd entry.
     with run_container(image, user="12345:0") as running:
