@@ -12,7 +12,7 @@ it out as Markdown and plots.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,15 +268,27 @@ def minimal_pairs(
     return out
 
 
+@dataclass(frozen=True)
+class Other:
+    """Text from another source than the main data, its entity types renamed to the models'
+    (``bigru-ner evaluate --label-map``)."""
+
+    name: str
+    sentences: Sequence[Sentence]
+    label_map: Mapping[str, str] | None = None
+
+
 def analyze(
     sentences: Sequence[Sentence],
     forward: LoadedModel,
     both: LoadedModel,
     pairs: Sequence[MinimalPair],
     device: torch.device | str = "cpu",
+    other: Other | None = None,
 ) -> dict[str, Any]:
     """The whole comparison of ``forward`` (left to right only) and ``both`` (the BiGRU) on
-    ``sentences`` with gold tags, and on the minimal ``pairs``, as JSON-ready data."""
+    ``sentences`` with gold tags, on the minimal ``pairs``, and on ``other`` text when given,
+    as JSON-ready data."""
     device = torch.device(device)
     words = [s.tokens for s in sentences]
     left, _ = predict(forward.network, forward.vocab, words, device=device)
@@ -308,6 +320,15 @@ def analyze(
                 for name, m in (("forward", forward), ("bidirectional", both))
             }
             for case in ("lower", "upper")
+        },
+        "entity_f1_other": None
+        if other is None
+        else {
+            "data": other.name,
+            **{
+                name: evaluate(m, other.sentences, device, label_map=other.label_map).f1
+                for name, m in (("forward", forward), ("bidirectional", both))
+            },
         },
         "token_accuracy": accuracy(tokens),
         "by_role": by_role(tokens),

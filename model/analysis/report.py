@@ -120,6 +120,13 @@ def _errors(rows: list[dict[str, Any]], model: str, said: str) -> list[str]:
     return lines if rows else ["None."]
 
 
+def _other_row(other: dict[str, Any] | None) -> list[str]:
+    if other is None:
+        return []
+    name = f"entity F1, {other['data']} (its types as the models')"
+    return [_row(name, other["forward"], other["bidirectional"])]
+
+
 def markdown(report: dict[str, Any], header: str) -> str:
     """The report as Markdown, under ``header`` (what was run, where and when)."""
     s, roles, first = report["entity_scores"], report["by_role"], report["first_of_multi_token"]
@@ -143,6 +150,7 @@ def markdown(report: dict[str, Any], header: str) -> str:
             _row(f"entity F1, the text {case}-cased", scores["forward"], scores["bidirectional"])
             for case, scores in report.get("entity_f1_by_case", {}).items()
         ],
+        *_other_row(report.get("entity_f1_other")),
         _row(
             "token accuracy",
             report["token_accuracy"]["forward"],

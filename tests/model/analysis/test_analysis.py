@@ -92,9 +92,16 @@ def test_the_command_writes_markdown_json_and_plots(
     out = tmp_path / "report"
     argv = ["analyze", "--data", str(corpus["dev"]), "--out", str(out)]
     argv += ["--model", str(tiny_model), "--forward-model", str(tiny_forward_model)]
-    assert main(argv) == 0
+    other = ["--other", str(corpus["train"]), "--label-map", "PER=PER,LOC=LOC"]
+    assert main([*argv, *other]) == 0
     written = json.loads((out / JSON_FILE).read_text())
     assert written["models"] == {"forward": "model", "bidirectional": "model"}
+    # The other text, scored as `evaluate --label-map` scores it: only PER and LOC count.
+    mapped = evaluate(
+        load(tiny_model), read_conll(corpus["train"]), label_map={"PER": "PER", "LOC": "LOC"}
+    )
+    assert written["entity_f1_other"]["bidirectional"] == pytest.approx(mapped.f1)
+    assert set(mapped.per_type) == {"PER", "LOC"}
     markdown = (out / MARKDOWN_FILE).read_text()
     f1 = written["entity_scores"]["bidirectional"]["f1"]
     assert "| entity F1 | " in markdown and f"{100 * f1:.1f}%" in markdown
@@ -102,6 +109,8 @@ def test_the_command_writes_markdown_json_and_plots(
     assert "| entity F1, the text lower-cased | " in markdown
     assert f"{100 * lower:.1f}%" in markdown
     assert "## Which later word decided it" in markdown
+    other_row = f"| entity F1, {corpus['train'].name} (its types as the models') | "
+    assert other_row in markdown and "--label-map PER=PER,LOC=LOC" in markdown
     for plot in (F1_PLOT, ROLE_PLOT, FOLLOWING_PLOT, DECIDING_PLOT):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({plot})" in markdown
