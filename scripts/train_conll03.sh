@@ -7,6 +7,8 @@
 # Logs and models go to runs/$PREFIX-{bigru,gru}-sSEED.
 #   DATA=../shared/data/conll2003 SEEDS="1 2 3" KINDS="bigru gru" PREFIX=v2 \
 #     bash scripts/train_conll03.sh [extra train flags]
+# FINAL_EPOCHS=N trains final models instead, on train and dev together, for exactly N epochs
+# (the count fixed from train-only runs), keeping the last: runs/$PREFIX-{bigru,gru}-sSEED-final.
 set -euo pipefail
 DATA=${DATA:-../shared/data/conll2003}
 SEEDS=${SEEDS:-1 2 3}
@@ -15,16 +17,24 @@ PREFIX=${PREFIX:-v2}
 RECIPE=${RECIPE:---epochs 50 --patience 12 --ema 0.999 --case-lower 0.25 --case-upper 0.25 \
   --dev-cases as-is,lower,upper}
 mkdir -p runs
+TRAIN=$DATA/train.txt
+SUFFIX=
+if [ -n "${FINAL_EPOCHS:-}" ]; then
+  TRAIN=runs/train+dev.txt
+  { cat "$DATA/train.txt"; echo; cat "$DATA/valid.txt"; } > "$TRAIN"  # a blank line between
+  RECIPE="$RECIPE --epochs $FINAL_EPOCHS --select last"
+  SUFFIX=-final
+fi
 jobs=()
 for seed in $SEEDS; do
   for kind in $KINDS; do
     flags=(--bidirectional)
     [ "$kind" = gru ] && flags=(--no-bidirectional)
-    jobs+=("$PREFIX-$kind-s$seed ${flags[*]} --seed $seed $RECIPE")
+    jobs+=("$PREFIX-$kind-s$seed$SUFFIX ${flags[*]} --seed $seed $RECIPE")
   done
 done
 printf '%s\n' "${jobs[@]}" | xargs -P 2 -L 1 bash -c '
   name=$0
-  bigru-ner train --train "'"$DATA"'/train.txt" --dev "'"$DATA"'/valid.txt" \
+  bigru-ner train --train "'"$TRAIN"'" --dev "'"$DATA"'/valid.txt" \
     --out "runs/$name" --threads 1 "$@" '"$*"' > "runs/$name.log" 2>&1
   echo "$name: $(tail -1 runs/$name.log)"'
