@@ -1,0 +1,79 @@
+"""Model artifacts against each other in one run: load time and in-process tagging speed.
+
+    python -m bench.models --data ../shared/data/conll2003/test.txt \\
+        /tmp/old/bigru-conll03 model/pretrained/bigru-conll03
+
+Load time is that of ``Tagger.load`` in a fresh process for each try (imports excluded), the
+best of ``--loads``. Speed is bench/peers.py's in-process section (``Tagger.tag`` over the
+detokenised sentences, words/s, the best of ``--repeats`` passes), the models taking turns.
+Run it with nothing else running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from bench.inprocess import measure, ours
+from bench.loadgen import detokenize, machine
+from model.data import read_conll
+from model.tagger import Tagger
+
+_LOAD = """
+import sys, time
+from model.tagger import Tagger
+started = time.perf_counter()
+Tagger.load(sys.argv[1])
+print(time.perf_counter() - started)
+"""
+
+
+def load_seconds(model: Path, tries: int) -> float:
+    """The best time of ``Tagger.load(model)`` over ``tries`` fresh processes."""
+    times = []
+    for _ in range(tries):
+        result = subprocess.run(
+            [sys.executable, "-c", _LOAD, str(model)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        times.append(float(result.stdout.split()[-1]))
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", type=Path, help="model directories")
+    parser.add_argument("--data", required=True, help="CoNLL-2003 file (test.txt)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes (best counts)")
+    parser.add_argument("--loads", type=int, default=5, help="fresh processes (best counts)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
+    texts = [detokenize(s) for s in sentences]
+    words = sum(len(s) for s in sentences)
+    systems = {str(m): ours(Tagger.load(m)) for m in args.models}
+    speeds = measure(systems, texts, words, args.repeats)
+    first = speeds[0].words_per_s
+    rows = [
+        {
+            "model": speed.system,
+            "load_seconds": round(load_seconds(Path(speed.system), args.loads), 3),
+            "words_per_s": speed.words_per_s,
+            "speed_vs_first": round(speed.words_per_s / first, 3),
+            "entities": speed.entities,
+        }
+        for speed in speeds
+    ]
+    print(json.dumps({"machine": machine(), "threads": args.threads, "models": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
