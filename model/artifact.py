@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from model.lexicon import Lexicon
+from model.lexicon import Lexicon, digest_of
 from model.network import TaggerConfig, TaggerNetwork
 from model.vocab import Vocab
 
@@ -143,10 +143,9 @@ def _load_lexicon(
         return None
     if expected is None or not network_config.lexicon_categories:
         raise ArtifactError(f"{directory}: config.json disagrees with itself about the lexicon")
+    raw = _read_json(directory / LEXICON)
     try:
-        lexicon = Lexicon.from_json(
-            _read_json(directory / LEXICON), causal=not network_config.bidirectional
-        )
+        lexicon = Lexicon.from_json(raw, causal=not network_config.bidirectional)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ArtifactError(f"{directory / LEXICON}: bad lexicon ({error})") from None
     if (
@@ -157,7 +156,7 @@ def _load_lexicon(
             f"{directory}: {LEXICON} has categories {lexicon.categories}, config.json expects "
             f"{expected.get('categories')} ({network_config.lexicon_categories})"
         )
-    if lexicon.digest() != expected.get("sha256"):
+    if digest_of(raw) != expected.get("sha256"):
         raise ArtifactError(f"{directory}: {LEXICON} does not match the sha256 in config.json")
     return lexicon
 

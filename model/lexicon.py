@@ -71,15 +71,17 @@ class Lexicon:
         # go on").
         grams: dict[tuple[str, ...], int] = {}
         starts: dict[tuple[str, ...], int] = {}
+        gram, start = grams.get, starts.get  # ~150k entries: this loop is most of a load
         for c, name in enumerate(self.entries):
             bit = 1 << c
             for entry in self.entries[name]:
-                if not entry or len(entry) > MAX_TOKENS or any(not t for t in entry):
-                    raise ValueError(f"{name}: bad entry {entry!r}")
                 n = len(entry)
-                grams[entry] = grams.get(entry, 0) | bit
-                for k in range(1, n + 1):
-                    starts[entry[:k]] = starts.get(entry[:k], 0) | bit
+                if not 0 < n <= MAX_TOKENS or "" in entry:
+                    raise ValueError(f"{name}: bad entry {entry!r}")
+                grams[entry] = gram(entry, 0) | bit
+                starts[entry] = start(entry, 0) | bit
+                for k in range(1, n):
+                    starts[entry[:k]] = start(entry[:k], 0) | bit
                 for k in range(_shortest_partial(n), n):
                     prefix, suffix = entry[:k], entry[n - k :]
                     grams[prefix] = grams.get(prefix, 0) | bit
@@ -171,8 +173,14 @@ class Lexicon:
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form: what an artifact's config records."""
-        canonical = json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return digest_of(self.to_json())
+
+
+def digest_of(data: Mapping[str, Any]) -> str:
+    """SHA-256 of a lexicon's JSON form as :meth:`Lexicon.to_json` writes it (sorted keys):
+    checking a file's data this way spares rebuilding that form from the entries."""
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _shortest_partial(n: int) -> int:
