@@ -41,6 +41,7 @@ def main() -> None:
     sets = {"dev": read_conll(args.dev), "test": read_conll(args.test)}
     columns = [(name, case) for name in sets for case in cases]
     label_map = parse_label_map(args.label_map) if args.label_map else None
+    other = read_conll(args.other) if args.other else None
     rows = []
     for run in args.runs:
         loaded = load(run)
@@ -51,10 +52,8 @@ def main() -> None:
             f"{name} {case}": evaluate(loaded, recase(sets[name], case)).to_json()
             for name, case in columns
         }
-        if args.other:
-            scores["other"] = evaluate(
-                loaded, read_conll(args.other), label_map=label_map
-            ).to_json()
+        if other is not None:
+            scores["other"] = evaluate(loaded, other, label_map=label_map).to_json()
         rows.append(
             {
                 "run": run.name,
