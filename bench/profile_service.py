@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench.cpu_share import cpu_seconds
 from bench.loadgen import SCRIPT, free_port, serving, write_bodies, wrk
 from model.data import read_conll
 
@@ -31,22 +32,33 @@ def _children(pid: int) -> list[int]:
 
 
 def _server_pids(port: int) -> tuple[int, int]:
-    """The process listening on ``port`` and its model process (its one Python child)."""
+    """The process listening on ``port`` and its model process: of its children (the model
+    process, multiprocessing's resource tracker), the one that has used the most CPU."""
     done = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
     server = int(done.stdout.split("pid=")[1].split(",")[0])
-    return server, _children(server)[-1]
+    return server, max(_children(server), key=cpu_seconds)
 
 
-def top_frames(raw: Path, count: int) -> tuple[int, list[tuple[str, int]]]:
-    """Samples in a py-spy ``raw`` file, and the functions in most of them."""
+def top_frames(raw: Path, count: int) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
+    """Samples in a py-spy ``raw`` file, the functions in most of them (callees included),
+    and the functions most often running themselves (the innermost frame)."""
     inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
         total += int(samples)
-        for frame in {f.split(" (")[0] for f in stack.split(";")}:
+        frames = [f.split(" (")[0] + _where(f) for f in stack.split(";")]
+        for frame in set(frames):
             inclusive[frame] += int(samples)
-    return total, inclusive.most_common(count)
+        own[frames[-1]] += int(samples)
+    return total, inclusive.most_common(count), own.most_common(count)
+
+
+def _where(frame: str) -> str:
+    """`` (file.py)`` of a py-spy frame ``name (path/file.py:line)``."""
+    _, _, place = frame.partition(" (")
+    return f" ({Path(place.split(':')[0]).name})" if place else ""
 
 
 def main() -> None:
@@ -89,10 +101,13 @@ def main() -> None:
             spy.wait()
         load.wait()
         for name, (raw, _) in spies.items():
-            total, frames = top_frames(raw, args.top)
+            total, frames, own = top_frames(raw, args.top)
             busy = total / (args.rate * args.seconds)
-            print(f"{name}: {total} samples, busy {busy:.0%}")
+            print(f"{name}: {total} samples, busy {busy:.0%}; callees included:")
             for frame, samples in frames:
+                print(f"  {samples / total:6.1%}  {frame}")
+            print(f"{name}, the innermost frame:")
+            for frame, samples in own:
                 print(f"  {samples / total:6.1%}  {frame}")
 
 

@@ -80,6 +80,7 @@ def collate(sentences: Sequence[Encoded], tags: Sequence[Sequence[int]] | None =
         lengths,
         None if tag_ids is None else _long(tag_ids).view(size, length),
         None if marks is None else _long(marks).view(size, length),
+        list(rows),
     )
 
 

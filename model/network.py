@@ -13,6 +13,9 @@ from model.crf import CRF
 from model.grouping import length_groups
 from model.vocab import CASINGS
 
+#: Spellings whose character features the CNN remembers (see :class:`CharCNN`).
+SEEN_SPELLINGS = 1 << 16
+
 
 @dataclass(frozen=True, kw_only=True)
 class Architecture:
@@ -70,6 +73,9 @@ class Batch:
     lengths: torch.Tensor  # (B,) long, on the CPU as pack_padded_sequence wants
     tags: torch.Tensor | None = None  # (B, T) long
     lexicon: torch.Tensor | None = None  # (B, T) long: lexicon marks, 4 bits a category
+    #: The character ids of each row of ``chars``, as the key under which the character
+    #: CNN remembers its features (None: nothing is remembered).
+    spellings: list[tuple[int, ...]] | None = None
 
     @property
     def mask(self) -> torch.Tensor:
@@ -86,11 +92,17 @@ class Batch:
             self.lengths,
             tags,
             None if self.lexicon is None else self.lexicon.to(device),
+            self.spellings,
         )
 
 
 class CharCNN(nn.Module):
-    """Max-pooled convolution over each word's characters (Ma & Hovy 2016)."""
+    """Max-pooled convolution over each word's characters (Ma & Hovy 2016).
+
+    In inference mode it remembers the features of the last :data:`SEEN_SPELLINGS` spellings
+    it was given keys for, and convolves only the new ones: the same words come back in every
+    batch. What it remembers is dropped whenever a weight changes (training, loading, moving).
+    """
 
     #: What one convolution call costs, in padded character positions (measured on CPU).
     call_cost_chars = 300
@@ -104,9 +116,52 @@ class CharCNN(nn.Module):
             config.char_kernel,
             padding=config.char_kernel // 2,
         )
+        self._seen: dict[tuple[int, ...], int] = {}
+        self._table: torch.Tensor | None = None  # (rows, F): row i holds spelling i's features
+        self._weights: tuple[int, ...] = ()
 
-    def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        """Features (W, F) of W words given as character ids (W, L), 0-padded on the right.
+    def forward(
+        self, chars: torch.Tensor, spellings: list[tuple[int, ...]] | None = None
+    ) -> torch.Tensor:
+        """Features (W, F) of W words given as character ids (W, L), 0-padded on the right;
+        ``spellings`` are the rows' ids as keys, for features to be remembered by."""
+        if spellings is None or self.training or not torch.is_inference_mode_enabled():
+            return self._computed(chars)
+        weights = tuple(n for p in self.parameters() for n in (p._version, p.data_ptr()))
+        if weights != self._weights:
+            self._forget()
+            self._weights = weights
+        seen = self._seen
+        rows = [seen.get(key, -1) for key in spellings]
+        new = [i for i, row in enumerate(rows) if row < 0]
+        if new:
+            if len(seen) + len(new) > SEEN_SPELLINGS:
+                self._forget()
+                rows, new = [-1] * len(spellings), list(range(len(spellings)))
+            first = len(seen)
+            self._remember(self._computed(chars[new]), first)
+            for offset, i in enumerate(new):
+                rows[i] = seen[spellings[i]] = first + offset
+        assert self._table is not None
+        return self._table.index_select(0, torch.tensor(rows, device=chars.device))
+
+    def _forget(self) -> None:
+        self._seen.clear()
+
+    def _remember(self, features: torch.Tensor, first: int) -> None:
+        """Store ``features`` as rows ``first`` on, growing the table as needed."""
+        needed = first + features.size(0)
+        table = self._table
+        if table is None or table.size(0) < needed or table.device != features.device:
+            size = max(needed, 2 * (0 if table is None else table.size(0)), 1024)
+            grown = features.new_empty(min(size, max(needed, SEEN_SPELLINGS)), features.size(1))
+            if table is not None and table.device == features.device:
+                grown[:first] = table[:first]
+            table = self._table = grown
+        table[first:needed] = features
+
+    def _computed(self, chars: torch.Tensor) -> torch.Tensor:
+        """Features of every row of ``chars``, convolved now.
 
         Words are sorted by length and convolved in groups trimmed to their longest word:
         padding characters cost most of a full-width convolution. A word without characters
@@ -182,7 +237,7 @@ class TaggerNetwork(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Emission scores (B, T, K)."""
-        spelled = self.chars(batch.chars)[batch.spelling]  # (B, T, F)
+        spelled = self.chars(batch.chars, batch.spellings)[batch.spelling]  # (B, T, F)
         parts = [self.words(batch.words), spelled, self.casing(batch.casing)]
         if self.config.lexicon_categories:
             parts.append(self._lexicon_features(batch))

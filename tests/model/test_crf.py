@@ -84,6 +84,34 @@ def test_marginals_of_confident_long_sentences_stay_probabilities() -> None:
     assert torch.allclose(marginals.sum(-1), torch.ones(64, 40), atol=1e-3)
 
 
+def test_marginals_are_closer_to_float64_than_log_space_is() -> None:
+    # Long, sharp sentences of varied lengths: where log space in float32 drifts.
+    crf, _, _ = random_case(2, tags=9)
+    generator = torch.Generator().manual_seed(4)
+    emissions = 8 * torch.randn(16, 60, 9, generator=generator)
+    mask = torch.arange(60)[None, :] < torch.randint(1, 61, (16,), generator=generator)[:, None]
+    exact = crf.double().log_marginals(emissions.double(), mask)
+    crf.float()
+    scaled, logged = crf.marginals(emissions, mask), crf.log_marginals(emissions, mask)
+    assert float((scaled.double() - exact).abs().max()) < 1e-5
+    assert (scaled.double() - exact).abs().max() <= (logged.double() - exact).abs().max()
+    assert torch.all(scaled[~mask] == 0)
+
+
+def test_marginals_that_would_underflow_come_from_log_space() -> None:
+    crf = CRF(3)
+    with torch.no_grad():
+        crf.start.copy_(torch.tensor([0.0, -500.0, -500.0]))
+        crf.transitions.fill_(-200.0)  # every move but staying put is all but impossible
+        crf.transitions.fill_diagonal_(0.0)
+    emissions = torch.tensor([[[0.0, 0.0, 0.0], [-500.0, 0.0, -500.0], [0.0, 0.0, 0.0]]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    marginals = crf.marginals(emissions, mask)
+    assert torch.isfinite(marginals).all()
+    assert torch.equal(marginals, crf.log_marginals(emissions, mask))
+    assert torch.allclose(marginals.sum(-1), torch.ones(1, 3))
+
+
 def test_filtered_probabilities_ignore_later_positions() -> None:
     crf, emissions, mask = random_case(3, batch=1, length=5)
     before = crf.filtered(emissions, mask)

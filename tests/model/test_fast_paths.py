@@ -1,6 +1,7 @@
 """The inference shortcuts give the answers of the straightforward computation.
 
-The character CNN runs once per distinct spelling, in groups trimmed to their longest word;
+The character CNN runs once per distinct spelling, in groups trimmed to their longest word,
+and remembers the features of spellings it has seen;
 Viterbi walks back with one gather per step; token ids are remembered across batches. Here
 each is checked against a plain reference written out in the test.
 """
@@ -73,6 +74,38 @@ def test_grouped_character_cnn_matches_full_width(call_cost: int) -> None:
         grouped, reference = cnn(chars), reference_chars(cnn, chars)
     assert torch.allclose(grouped, reference, atol=1e-6)
     assert torch.all(grouped[lengths == 0] == 0)
+
+
+def test_remembered_character_features_match_fresh_ones() -> None:
+    torch.manual_seed(0)
+    config = TaggerConfig(num_words=10, num_chars=40, num_tags=3, char_dim=6, char_filters=8)
+    cnn = CharCNN(config).eval()
+    lengths = torch.randint(0, 13, (60,))
+    chars = torch.randint(1, 40, (60, 12)) * (torch.arange(12)[None, :] < lengths[:, None])
+    keys = [tuple(row[row != 0].tolist()) for row in chars]
+    unique = list(dict.fromkeys(keys))
+    rows = torch.stack([chars[keys.index(k)] for k in unique])
+    with torch.inference_mode():
+        cnn(rows[:20], unique[:20])  # remembered, then asked again among new ones
+        mixed = list(range(10, 40))
+        again = cnn(rows[mixed], [unique[i] for i in mixed])
+        assert torch.allclose(again, reference_chars(cnn, rows[mixed]), atol=1e-6)
+        assert len(cnn._seen) == 40
+        with torch.no_grad():
+            cnn.conv.weight.mul_(2)  # a weight changed: nothing remembered is used
+        changed = cnn(rows[mixed], [unique[i] for i in mixed])
+        assert torch.allclose(changed, reference_chars(cnn, rows[mixed]), atol=1e-6)
+        assert not torch.allclose(changed, again)
+        assert len(cnn._seen) == 30
+
+
+def test_character_features_are_not_remembered_in_training() -> None:
+    config = TaggerConfig(num_words=10, num_chars=40, num_tags=3, char_dim=6, char_filters=8)
+    cnn = CharCNN(config).train()
+    chars = torch.tensor([[3, 4, 0], [5, 6, 7]])
+    features = cnn(chars, [(3, 4), (5, 6, 7)])
+    features.sum().backward()  # still a graph to train through
+    assert cnn.conv.weight.grad is not None and not cnn._seen
 
 
 def test_a_batch_holds_each_spelling_once() -> None:
