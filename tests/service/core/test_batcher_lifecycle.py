@@ -10,7 +10,8 @@ import time
 import pytest
 import torch
 
-from service.core.batching import Batcher, BatchReport
+from service.core.batches import BatchReport
+from service.core.batching import Batcher
 from service.core.errors import (
     BatcherUnavailable,
     BatchFailed,
