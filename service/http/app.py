@@ -19,6 +19,7 @@ from service.core.backend import Backend, InProcessBackend, TaggerLike
 from service.core.models import serving
 from service.core.service import Service
 from service.http.errors import install_error_handlers
+from service.http.fastpath import TagFastPath
 from service.http.middleware import (
     PREFIX,
     BodyLimitMiddleware,
@@ -83,6 +84,7 @@ def create_app(
     endpoints = [
         route.path for router in routers for route in router.routes if isinstance(route, APIRoute)
     ]
+    app.add_middleware(TagFastPath, service=service)  # innermost: the route's plain case
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(GuardMiddleware, service=service)
     _document_guards(app, settings)

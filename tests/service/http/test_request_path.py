@@ -68,4 +68,5 @@ def test_a_tag_request_crosses_at_most_ten_files(tiny_model: Path) -> None:
     crossed = project_files(files)
     assert "service/core/process.py" in crossed  # the model was called, in its child
     assert "model/grouping.py" in crossed  # the batch of two was offered for cutting
+    assert "service/http/fastpath.py" in crossed  # a plain request: not through the router
     assert len(crossed) <= 10, f"{len(crossed)} files: {crossed}"
