@@ -3,9 +3,8 @@
 Callers :meth:`Batcher.submit` token lists and await their tags. One background task takes
 sentences off a bounded queue until the batch holds ``max_batch_size`` of them, or the next
 one would take it over its padded token budget, or ``max_wait`` has passed since its first
-sentence arrived; then it awaits the model (in its own process), or runs it in a worker thread
-under ``torch.inference_mode()`` (in this one), and hands each caller its own result, or the
-batch's exception.
+sentence arrived; then it runs the model in a worker thread under ``torch.inference_mode()``
+and hands each caller its own result, or the batch's exception.
 """
 
 from __future__ import annotations
@@ -18,12 +17,11 @@ from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import torch
 
 from model.grouping import length_groups
-from service.core.batches import BatchReport, Closure, Predict, PredictAsync, Prediction
 from service.core.errors import (
     BatcherUnavailable,
     BatchFailed,
@@ -34,34 +32,56 @@ from service.core.errors import (
 
 log = logging.getLogger(__name__)
 
+#: Tags and their probabilities for each sentence of a batch, in batch order.
+Predict = Callable[[list[list[str]]], tuple[list[list[str]], list[list[float]]]]
+#: Why a batch went to the model: it was full, its token budget was, or its time was up.
+Closure = Literal["size", "tokens", "deadline"]
 _T = TypeVar("_T")
 
 
-@dataclass(slots=True)
-class Item:
-    """One sentence waiting, and where its caller waits for its tags."""
+class Prediction(NamedTuple):
+    """The tags of one sentence and the probability of each."""
 
+    tags: list[str]
+    scores: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    """What happened to one batch, for metrics and tests."""
+
+    size: int
+    tokens: int
+    compute_seconds: float
+    queue_waits: list[float]
+    closed_by: Closure
+    #: Model calls the batch was cut into (groups of similar length).
+    calls: int = 1
+
+
+@dataclass(slots=True)
+class _Item:
     tokens: list[str]
     future: asyncio.Future[Prediction]
     enqueued: float = field(default_factory=time.perf_counter)
 
 
-class Pending(asyncio.Queue[Item]):
+class _Pending(asyncio.Queue[_Item]):
     """The queue of sentences waiting for the model, from which a caller that leaves (its
     client disconnected, or its deadline passed) takes its sentences back: none is computed
     for nobody, and none holds a place that another request could use."""
 
     def _init(self, maxsize: int) -> None:
-        self._items: deque[Item] = deque()
+        self._items: deque[_Item] = deque()
         self._queue = self._items  # what asyncio.Queue's own methods (qsize, empty) read
 
-    def _put(self, item: Item) -> None:
+    def _put(self, item: _Item) -> None:
         self._items.append(item)
 
-    def _get(self) -> Item:
+    def _get(self) -> _Item:
         return self._items.popleft()
 
-    def withdraw(self, items: Collection[Item]) -> None:
+    def withdraw(self, items: Collection[_Item]) -> None:
         """Remove those of ``items`` that still wait, and count them done for :meth:`join`."""
         leaving = {id(item) for item in items}
         kept = [item for item in self._items if id(item) not in leaving]
@@ -90,7 +110,6 @@ class Batcher:
         max_wait: float,
         max_queue: int,
         call_cost_tokens: int | None = None,
-        predict_async: PredictAsync | None = None,
         synchronize: Callable[[], None] = lambda: None,
         on_batch: Callable[[BatchReport], None] = lambda _: None,
     ) -> None:
@@ -99,7 +118,6 @@ class Batcher:
         if call_cost_tokens is not None and call_cost_tokens < 0:
             raise ValueError("the cost of a model call cannot be negative")
         self._predict = predict
-        self._predict_async = predict_async
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         self.max_wait = max_wait
@@ -108,10 +126,10 @@ class Batcher:
         self._synchronize = synchronize
         self._on_batch = on_batch
         # Created in start(): an asyncio.Queue binds to the loop it is first used in.
-        self._queue: Pending | None = None
+        self._queue: _Pending | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._carry: Item | None = None
+        self._carry: _Item | None = None
         self._accepting = False
 
     @property
@@ -134,7 +152,7 @@ class Batcher:
         """Create the queue and start the background task in the running loop."""
         if self._task is not None:
             raise RuntimeError("batcher already started")
-        self._queue = Pending(maxsize=self.max_queue)
+        self._queue = _Pending(maxsize=self.max_queue)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner-model")
         self._task = asyncio.create_task(self._run(), name="ner-batcher")
         self._accepting = True
@@ -168,7 +186,7 @@ class Batcher:
             )
         self.check_room(len(work))
         loop = asyncio.get_running_loop()
-        items = [Item(list(sentences[i]), loop.create_future()) for i in work]
+        items = [_Item(list(sentences[i]), loop.create_future()) for i in work]
         for item in items:  # no await in between: the whole request fits, checked above
             self._queue.put_nowait(item)
         try:
@@ -199,7 +217,7 @@ class Batcher:
             log.exception("a model call of its own failed")
             raise BatchFailed(f"the model failed on a call: {error!r}") from error
 
-    def _withdraw(self, items: list[Item]) -> None:
+    def _withdraw(self, items: list[_Item]) -> None:
         """Take a leaving caller's sentences out of the queue (and out of the carry-over)."""
         assert self._queue is not None
         if self._carry is not None and any(item is self._carry for item in items):
@@ -224,7 +242,7 @@ class Batcher:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _next(self, timeout: float | None) -> Item | None:
+    async def _next(self, timeout: float | None) -> _Item | None:
         """The carried-over or next queued item; None once ``timeout`` passes."""
         assert self._queue is not None
         if self._carry is not None:
@@ -242,7 +260,7 @@ class Batcher:
         except TimeoutError:
             return None
 
-    async def _collect(self) -> tuple[list[Item], Closure]:
+    async def _collect(self) -> tuple[list[_Item], Closure]:
         """Wait for a first sentence, then add more until the batch is full or time is up."""
         first = await self._next(None)
         assert first is not None
@@ -265,7 +283,7 @@ class Batcher:
             longest = max(longest, len(item.tokens))
         return batch, "size"
 
-    async def _process(self, batch: list[Item], closed_by: Closure) -> None:
+    async def _process(self, batch: list[_Item], closed_by: Closure) -> None:
         live = [item for item in batch if not item.future.done()]  # callers that left: skip
         if not live:
             return
@@ -276,18 +294,11 @@ class Batcher:
         if self.call_cost_tokens is not None and len(sentences) > 1:  # one: nothing to cut
             groups = length_groups([len(s) for s in sentences], self.call_cost_tokens)
         started = time.perf_counter()
+        loop = asyncio.get_running_loop()
         # An exception here reaches every caller of the batch through _run.
-        if self._predict_async is None:
-            loop = asyncio.get_running_loop()
-            predictions, compute = await loop.run_in_executor(
-                self._executor, self._compute, sentences, groups
-            )
-        else:
-            predictions = []
-            for group in groups:
-                tags, scores = await self._predict_async(sentences[group])
-                predictions += _checked(sentences[group], tags, scores)
-            compute = time.perf_counter() - started
+        predictions, compute = await loop.run_in_executor(
+            self._executor, self._compute, sentences, groups
+        )
         for item, prediction in zip(live, predictions, strict=True):
             if not item.future.done():
                 item.future.set_result(prediction)

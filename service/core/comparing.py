@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from model.pipeline import Document, Tagged
 from service.core.backend import ModelInfo
-from service.core.batches import Prediction
+from service.core.batching import Prediction
 from service.core.deciding import DecidingWord, check_sentences, find
 from service.core.service import Inputs, Service, assemble, decode, predict
 from service.settings import FORWARD, TAG

@@ -112,9 +112,6 @@ def _batcher(settings: Settings, metrics: Metrics, backend: Backend) -> Batcher:
         max_wait=settings.max_wait_s,
         max_queue=settings.max_queue,
         call_cost_tokens=settings.call_cost_on(backend.info.device.split(":")[0]),
-        predict_async=backend.tag_sentences_async
-        if isinstance(backend, ChildProcessBackend)
-        else None,
         synchronize=backend.synchronize,
         on_batch=metrics.observe_batch,
     )

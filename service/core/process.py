@@ -2,27 +2,28 @@
 tagging the batches that the server sends it down a pipe.
 
 In the server process the model would share the GIL with the event loop and take turns with
-it instead of running beside it (BENCHMARKS.md, "Where the defaults come from"). The batcher
-writes each batch to the pipe from the event loop and reads the answer when the loop sees it
-arrive (:meth:`ChildProcessBackend.tag_sentences_async`); calls from other threads send and
-wait without holding the GIL. The child's side is :mod:`service.core.child`.
+it instead of running beside it (BENCHMARKS.md, "Where the defaults come from"); the
+batcher's worker thread here only sends a batch and waits for the answer, without holding the
+GIL.
 """
 
 from __future__ import annotations
 
-import asyncio
+import gc
 import logging
 import multiprocessing
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import torch
+
 from service.core.backend import ModelInfo, TagsAndScores
-from service.core.child import Failed, ProbabilitiesOf, serve
 from service.core.errors import ModelUnavailable
 
 #: Seconds the child gets to load the model (CUDA start-up included).
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 
 class ModelProcessError(ModelUnavailable):
     """The model process failed: it could not start, or it died."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """Sent back instead of a result: the exception's type name and message."""
+
+    kind: str
+    message: str
 
 
 class ChildProcessBackend:
@@ -99,67 +108,15 @@ class ChildProcessBackend:
         """
         return self._call([list(s) for s in sentences])
 
-    async def tag_sentences_async(self, sentences: Sequence[Sequence[str]]) -> TagsAndScores:
-        """:meth:`tag_sentences` from the event loop, without a thread in between: the batch is
-        written to the pipe and the answer read when the loop sees it arrive (a hand-over to a
-        thread and back, and the GIL they take turns on, cost more than the model at low
-        load). While another call holds the child, or when the child has died, it goes by
-        :meth:`tag_sentences` in a thread, which waits its turn or starts a new child."""
-        batch = [list(s) for s in sentences]
-        if not self._lock.acquire(blocking=False):
-            return await asyncio.to_thread(self._call, batch)
-        try:
-            reply = await self._ask_on_loop(batch)
-        except ModelProcessError:
-            self._lock.release()
-            return await asyncio.to_thread(self._call, batch)
-        except BaseException:
-            raise  # cancelled: the lock is released once the answer is in (_ask_on_loop)
-        self._lock.release()
-        return _answer(reply)
-
-    async def _ask_on_loop(self, batch: object) -> Any:
-        """Send ``batch`` and await the child's answer on the running loop (the lock held)."""
-        if self._closing:
-            raise ModelProcessError("the model process is gone: it was closed")
-        loop = asyncio.get_running_loop()
-        conn = self._conn
-        answer: asyncio.Future[Any] = loop.create_future()
-
-        def readable() -> None:
-            if not answer.done():
-                try:
-                    answer.set_result(conn.recv())
-                except (EOFError, OSError) as error:
-                    answer.set_exception(error)
-
-        def settled(_: object) -> None:
-            loop.remove_reader(conn.fileno())
-
-        try:
-            conn.send(batch)
-            loop.add_reader(conn.fileno(), readable)
-        except (OSError, ValueError) as error:
-            raise ModelProcessError("the model process is gone") from error
-        answer.add_done_callback(settled)
-        try:
-            return await asyncio.shield(answer)
-        except (EOFError, OSError) as error:
-            raise ModelProcessError("the model process is gone") from error
-        except asyncio.CancelledError:
-            # The answer will still come, and must be read before anyone else uses the pipe.
-            answer.add_done_callback(lambda _: self._lock.release())
-            raise
-
     def probabilities_of(
         self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
     ) -> TagsAndScores:
         """:meth:`model.tagger.Tagger.probabilities_of`, computed by the child (errors as
         :meth:`tag_sentences`)."""
-        return self._call(ProbabilitiesOf([list(s) for s in sentences], [list(x) for x in labels]))
+        return self._call(_ProbabilitiesOf([list(s) for s in sentences], [list(x) for x in labels]))
 
     def _call(self, batch: object) -> TagsAndScores:
-        """The child's answer to ``batch``: token lists, or a :class:`ProbabilitiesOf`."""
+        """The child's answer to ``batch``: token lists, or a :class:`_ProbabilitiesOf`."""
         with self._lock:
             try:
                 reply = self._ask(batch)
@@ -174,7 +131,10 @@ class ChildProcessBackend:
                     raise ModelProcessError(message) from None
                 self._restart()
                 reply = self._ask(batch)
-        return _answer(reply)
+        if isinstance(reply, _Failed):
+            raise RuntimeError(f"{reply.kind}: {reply.message}")
+        tags, scores = reply
+        return tags, scores
 
     def synchronize(self) -> None:
         """Nothing to wait for: answers come back once the tags are on the host (and this
@@ -257,12 +217,11 @@ class ChildProcessBackend:
             pause = min(2 * pause, _MAX_RESTART_PAUSE)
 
 
-def _answer(reply: Any) -> TagsAndScores:
-    """The child's answer to a batch; its exception as :class:`RuntimeError` naming its type."""
-    if isinstance(reply, Failed):
-        raise RuntimeError(f"{reply.kind}: {reply.message}")
-    tags, scores = reply
-    return tags, scores
+class _ProbabilitiesOf(NamedTuple):
+    """Asks the child for :meth:`model.tagger.Tagger.probabilities_of` instead of tags."""
+
+    sentences: list[list[str]]
+    labels: list[list[str]]
 
 
 class _Spec(NamedTuple):
@@ -290,7 +249,7 @@ def _launch(spec: _Spec) -> tuple[multiprocessing.process.BaseProcess, Connectio
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(
-        target=serve,
+        target=_serve,
         args=(theirs, str(spec.model), spec.device, spec.threads),
         name="ner-model",
         daemon=True,  # never outlives the server, however that ends
@@ -315,7 +274,7 @@ def _first_reply(process: multiprocessing.process.BaseProcess, conn: Connection)
         raise ModelProcessError(
             f"the model process exited while starting (exit code {process.exitcode})"
         ) from None
-    if isinstance(reply, Failed):
+    if isinstance(reply, _Failed):
         if reply.kind == "ArtifactError":
             from model.artifact import ArtifactError
 
@@ -336,3 +295,41 @@ def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> Non
     if process.is_alive():
         process.kill()
         process.join()
+
+
+def _serve(conn: Connection, model: str, device: str, threads: int) -> None:
+    """The child: load the model, then answer batches until told to stop or orphaned."""
+    # Ctrl+C, or a stop signal sent to the process group (`kill -TERM -PGID`, what a shell or
+    # `make` passes on), reaches us too: the server drains its requests through us first, then
+    # closes us. Left alone, we would die under the requests still being drained.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    try:
+        from model.device import resolve_device
+        from model.tagger import Tagger
+        from service.core.backend import describe
+
+        tagger = Tagger.load(Path(model), resolve_device(device))
+        conn.send(describe(tagger))
+    except Exception as error:  # sent to the server, which reports it and exits
+        conn.send(_Failed(type(error).__name__, str(error)))
+        return
+    gc.collect()
+    gc.freeze()  # the vocabulary alone is 200k objects that a full collection would scan
+    while True:
+        try:
+            sentences = conn.recv()
+        except EOFError:  # the server is gone
+            return
+        if sentences is None:
+            return
+        try:
+            with torch.inference_mode():
+                if isinstance(sentences, _ProbabilitiesOf):
+                    answer: object = tagger.probabilities_of(sentences.sentences, sentences.labels)
+                else:
+                    answer = tagger.tag_sentences(sentences)
+        except Exception as error:  # the batch fails, the process goes on
+            answer = _Failed(type(error).__name__, str(error))
+        conn.send(answer)

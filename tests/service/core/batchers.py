@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from service.core.batches import BatchReport
-from service.core.batching import Batcher
+from service.core.batching import Batcher, BatchReport
 from tests.service.support import StubTagger
 
 

@@ -10,8 +10,7 @@ import time
 import pytest
 import torch
 
-from service.core.batches import BatchReport
-from service.core.batching import Batcher
+from service.core.batching import Batcher, BatchReport
 from service.core.errors import (
     BatcherUnavailable,
     BatchFailed,

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from model.grouping import length_groups
-from service.core.batches import BatchReport, Prediction
-from service.core.batching import Batcher
+from service.core.batching import Batcher, BatchReport, Prediction
 from service.core.errors import (
     BatchFailed,
     BatchMismatch,
