@@ -33,6 +33,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
+    """The pids of a process's children (the model processes of a server, and others)."""
     done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     return [int(p) for p in done.stdout.split()]
 

@@ -21,14 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.cpu_share import cpu_seconds
+from bench.cpu_share import children, cpu_seconds
 from bench.loadgen import SCRIPT, free_port, serving, write_bodies, wrk
 from model.data import read_conll
-
-
-def _children(pid: int) -> list[int]:
-    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in done.stdout.split()]
 
 
 def _server_pids(port: int) -> tuple[int, int]:
@@ -36,7 +31,7 @@ def _server_pids(port: int) -> tuple[int, int]:
     process, multiprocessing's resource tracker), the one that has used the most CPU."""
     done = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
     server = int(done.stdout.split("pid=")[1].split(",")[0])
-    return server, max(_children(server), key=cpu_seconds)
+    return server, max(children(server), key=cpu_seconds)
 
 
 def top_frames(raw: Path, count: int) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
