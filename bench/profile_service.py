@@ -1,6 +1,7 @@
 """Where the service spends its time under load: py-spy on both of its processes.
 
-Starts ``bigru-ner serve``, drives it with wrk (one test sentence per request), and samples
+Starts ``bigru-ner serve``, drives it with wrk (``--per-request`` test sentences a request,
+one by default), and samples
 the server process (event loop) and the model process with ``py-spy record`` meanwhile. Prints,
 for each, how busy it was (samples taken / samples possible) and the functions with the most
 samples, callees included.
@@ -60,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="CoNLL file whose sentences are sent")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--per-request", type=int, default=1, help="sentences a request")
     parser.add_argument("--seconds", type=float, default=10.0, help="sampled seconds")
     parser.add_argument("--rate", type=int, default=200, help="samples per second")
     parser.add_argument("--top", type=int, default=30, help="functions listed per process")
@@ -69,7 +71,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     with tempfile.TemporaryDirectory() as tmp, serving(command, f"{url}/readyz"):
-        bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences)
+        bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, args.per_request)
         wrk(url, bodies, args.connections, 2)  # warm-up
         pids = dict(zip(["event loop", "model process"], _server_pids(port), strict=True))
         seconds = round(args.seconds + 4)

@@ -232,11 +232,30 @@ def tokenize(text: str) -> list[Token]:
     >>> [t.text for t in tokenize("The U.S. didn't win 2-1, said Mr. O'Brien's aide.")]
     ['The', 'U.S.', 'did', "n't", 'win', '2-1', ',', 'said', 'Mr.', "O'Brien", "'s", 'aide', '.']
     """
-    return [Token(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+    # What _TOKEN_RE.finditer(text) finds, with its work cut down: no match spans whitespace,
+    # so each run of non-whitespace is matched on its own (the text around it still in
+    # view), and a run of ASCII letters and digits alone, most of a text's words, is one
+    # token whatever surrounds it (no alternative splits one), so it skips the regex.
+    tokens: list[Token] = []
+    append, match = tokens.append, _TOKEN_RE.match
+    end = 0
+    for run in text.split():  # str.isspace, as \s
+        start = text.find(run, end)
+        end = start + len(run)
+        if run.isascii() and run.isalnum():
+            append(Token(run, start, end))
+            continue
+        while start < end:
+            found = match(text, start)
+            assert found is not None  # \S matches any character of a run
+            append(Token(found.group(), start, found.end()))
+            start = found.end()
+    return tokens
 
 
 # Sentence-final punctuation, including its CJK, Arabic and Devanagari forms.
-_TERMINATOR_RE = re.compile(r"[.!?…。！？؟۔।॥‼⁇⁈⁉．｡]+")
+_TERMINATORS = ".!?…。！？؟۔।॥‼⁇⁈⁉．｡"
+_TERMINATOR_RE = re.compile(f"[{_TERMINATORS}]+")
 # Closing quotes and brackets that belong to the sentence they directly follow: `"No."`.
 _CLOSER_RE = re.compile(r"[\"'’”»›)\]}」』）］｝]")
 # A token whose final period may be the sentence's: "U.S.", "Inc.", "J." but not "1." or "...".
@@ -252,6 +271,14 @@ _SENTENCE_OPENERS = frozenset(
     "The A An He She It They We I You This That These Those There Their His Her Its Our My "
     "In On At But And However After When If As For Some Many Most Meanwhile Also".split()
 )
+
+
+def _paragraph_between(text: str, start: int, end: int) -> bool:
+    """Whether the whitespace ``text[start:end]`` holds a blank line or a paragraph separator
+    (:data:`_PARAGRAPH_RE`); the one space between most words is answered without a search."""
+    if end - start > 1:
+        return _PARAGRAPH_RE.search(text, start, end) is not None
+    return end - start == 1 and text[start] == "\u2029"
 
 
 def split_sentences(text: str) -> list[list[Token]]:
@@ -276,7 +303,7 @@ def split_sentences(text: str) -> list[list[Token]]:
         tok = tokens[i]
         current.append(tok)
         i += 1
-        if _TERMINATOR_RE.fullmatch(tok.text):
+        if tok.text[0] in _TERMINATORS and _TERMINATOR_RE.fullmatch(tok.text):
             while i < n and tokens[i].start == current[-1].end:
                 nxt = tokens[i].text
                 if not (_TERMINATOR_RE.fullmatch(nxt) or _CLOSER_RE.fullmatch(nxt)):
@@ -287,8 +314,8 @@ def split_sentences(text: str) -> list[list[Token]]:
         else:
             ends = False
         if not ends and i < n:
-            paragraph = _PARAGRAPH_RE.search(text, current[-1].end, tokens[i].start) is not None
-            abbrev = _ABBREV_TOKEN_RE.fullmatch(tok.text) is not None
+            paragraph = _paragraph_between(text, current[-1].end, tokens[i].start)
+            abbrev = tok.text[-1] == "." and _ABBREV_TOKEN_RE.fullmatch(tok.text) is not None
             ends = paragraph or (
                 abbrev and tok.text[:-1] not in _NEVER_FINAL and tokens[i].text in _SENTENCE_OPENERS
             )

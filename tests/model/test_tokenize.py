@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.tokenize import Token, split_sentences, tokenize
+from model.tokenize import (
+    _PARAGRAPH_RE,
+    _TOKEN_RE,
+    Token,
+    _paragraph_between,
+    split_sentences,
+    tokenize,
+)
 
 
 def texts(text: str) -> list[str]:
@@ -221,3 +228,20 @@ def test_tokenize_is_independent_of_whitespace_kind(words: list[str]) -> None:
     spaced = " ".join(words)
     other = "\u00a0".join(words)
     assert texts(spaced) == texts(other)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_ANY_TEXT)
+def test_tokenize_finds_what_its_regex_finds(text: str) -> None:
+    # tokenize matches each run of non-whitespace on its own and takes ASCII words without
+    # the regex: the tokens must be those of the regex over the whole text.
+    expected = [Token(m.group(), m.start(), m.end()) for m in _TOKEN_RE.finditer(text)]
+    assert tokenize(text) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(" \t\n\r\v\f\x1c\x85\u00a0\u2028\u2029x"))))
+def test_paragraph_between_agrees_with_its_regex(gap: str) -> None:
+    text = f"a{gap}b"
+    expected = _PARAGRAPH_RE.search(text, 1, 1 + len(gap)) is not None
+    assert _paragraph_between(text, 1, 1 + len(gap)) == expected
