@@ -53,10 +53,10 @@ class Call:
 
 
 @contextmanager
-def server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+def server(env: dict[str, str], device: str = "cpu") -> Iterator[tuple[str, int]]:
     """``bigru-ner serve`` (the bundled model) on a free port; yields its URL and pid."""
     port = free_port()
-    argv = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--device", "cpu"]
+    argv = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--device", device]
     url = f"http://127.0.0.1:{port}"
     with serving(argv, f"{url}/readyz", env) as pid:
         yield url, pid
