@@ -37,36 +37,35 @@ from service.core.backend import device_name
 
 
 def model_alone(
-    tagger: Tagger, sentences: list[list[str]], sizes: Sequence[int], seconds: float
+    device: torch.device, sentences: list[list[str]], sizes: Sequence[int], seconds: float
 ) -> list[dict[str, Any]]:
     """Tokens/s of ``network.decode`` (tags and probabilities on the host) per batch size,
-    on the tagger's device and on the CPU, taking turns batch by batch."""
-    network, vocab = tagger.model.network, tagger.model.vocab
-    devices = [tagger.device, torch.device("cpu")]
+    on ``device`` and on the CPU (the bundled model loaded on each), taking turns batch by
+    batch."""
+    taggers = [Tagger.load(device=device), Tagger.load(device="cpu")]
+    vocab, config = taggers[0].model.vocab, taggers[0].model.network.config
     out = []
     for size in sizes:
-        work = batches(sentences, size, vocab, network.config.max_word_chars)
+        work = batches(sentences, size, vocab, config.max_word_chars)
         spent = [0.0, 0.0]
         tokens = k = 0
         with torch.inference_mode():
-            for device in devices:  # warm-up: kernels chosen, memory taken
-                network.to(device).decode(work[0].to(device))
+            for tagger in taggers:  # warm-up: kernels chosen, memory taken
+                tagger.model.network.decode(work[0].to(tagger.device))
             while k < 2 or sum(spent) < seconds:
                 batch = work[k % len(work)]
-                for i, device in enumerate(devices):
-                    network.to(device)
+                for i, tagger in enumerate(taggers):
                     started = time.perf_counter()
-                    tags, probs = network.decode(batch.to(device))
+                    tags, probs = tagger.model.network.decode(batch.to(tagger.device))
                     tags.cpu(), probs.cpu()  # waits for the kernels
                     spent[i] += time.perf_counter() - started
                 tokens += int(batch.lengths.sum())
                 k += 1
-        network.to(tagger.device)
         rates = [tokens / s for s in spent]
         out.append(
             {
                 "batch": size,
-                "device": device_name(devices[0]),
+                "device": device_name(device),
                 "device_tokens_per_s": round(rates[0]),
                 "cpu_tokens_per_s": round(rates[1]),
                 "ratio": round(rates[0] / rates[1], 2),
@@ -164,7 +163,6 @@ def main() -> int:
     args = parser.parse_args()
     device = resolve_device(args.device)
     sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
-    tagger = Tagger.load(device=device)
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -173,9 +171,8 @@ def main() -> int:
         "command": " ".join(["python", *sys.argv]),
     }
     sizes = [int(n) for n in args.batch_sizes.split(",")]
-    report["model"] = model_alone(tagger, sentences, sizes, args.model_seconds)
+    report["model"] = model_alone(device, sentences, sizes, args.model_seconds)
     print(json.dumps(report["model"]), flush=True)
-    del tagger
     connections = [int(n) for n in args.connections.split(",")]
     report["service"] = service_under_load(
         sentences, device_name(device), connections, args.seconds

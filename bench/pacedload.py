@@ -54,7 +54,8 @@ class Call:
 
 @contextmanager
 def server(env: dict[str, str], device: str = "cpu") -> Iterator[tuple[str, int]]:
-    """``bigru-ner serve`` (the bundled model) on a free port; yields its URL and pid."""
+    """``bigru-ner serve`` (the bundled model, on ``device``) on a free port; yields its URL
+    and pid."""
     port = free_port()
     argv = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--device", device]
     url = f"http://127.0.0.1:{port}"

@@ -1,10 +1,9 @@
 """Where the service spends its time under load: py-spy on both of its processes.
 
 Starts ``bigru-ner serve``, drives it with wrk (``--per-request`` test sentences a request,
-one by default), and samples
-the server process (event loop) and the model process with ``py-spy record`` meanwhile. Prints,
-for each, how busy it was (samples taken / samples possible) and the functions with the most
-samples, callees included.
+one by default), and samples the server process (event loop) and the model process with
+``py-spy record`` meanwhile. Prints, for each, how busy it was (samples taken / samples
+possible) and the functions with the most samples, callees included.
 
     python -m bench.profile_service --data ../shared/data/conll2003/test.txt --connections 64
 
