@@ -39,6 +39,33 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
     return out
 
 
+def iob2_to_iobes(tags: Sequence[str]) -> list[str]:
+    """Rewrite IOB2 tags as IOBES: a one-token entity is ``S-X``, a longer one ``B-X``,
+    ``I-X`` ..., ``E-X`` (Ratinov & Roth 2009). A stray ``I-X`` opens an entity, as
+    conlleval reads it, so the entities stay the same."""
+    out: list[str] = []
+    for i, tag in enumerate(tags):
+        if tag == "O":
+            out.append(tag)
+            continue
+        label = tag[2:]
+        previous = tags[i - 1] if i > 0 else "O"
+        begins = not (tag.startswith("I-") and previous != "O" and previous[2:] == label)
+        continues = i + 1 < len(tags) and tags[i + 1] == "I-" + label
+        out.append(("B-" if continues else "S-") if begins else ("I-" if continues else "E-"))
+        out[-1] += label
+    return out
+
+
+def iobes_to_iob2(tag: str) -> str:
+    """The IOB2 tag of an IOBES (or IOB2) tag: ``S-X`` is ``B-X``, ``E-X`` is ``I-X``."""
+    if tag[:2] == "S-":
+        return "B-" + tag[2:]
+    if tag[:2] == "E-":
+        return "I-" + tag[2:]
+    return tag
+
+
 def read_conll(path: str | Path) -> list[Sentence]:
     """Read a CoNLL-style file: one token per line, tag in the last column.
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model.features import encode
+from model.features import encode, given_out
 from model.network import TaggerNetwork
 from model.vocab import Vocab
 
@@ -124,11 +124,11 @@ def probabilities_of(
     network.eval()
     with torch.inference_mode():
         batch = encode(sentences, vocab, network.config.max_word_chars)
-        best, probs = network.distributions(batch.to(device))
+        best, probs = given_out(vocab, *network.distributions(batch.to(device)))
         wanted = torch.zeros_like(best)
         for row, names in enumerate(labels):
-            wanted[row, : len(names)] = torch.tensor([vocab.tags.index(t) for t in names])
+            wanted[row, : len(names)] = torch.tensor([vocab.output_tags.index(t) for t in names])
         chosen = probs.gather(2, wanted.unsqueeze(2)).squeeze(2)
         best_rows, chosen_rows = best.cpu().numpy().tolist(), chosen.cpu().numpy().tolist()
-    tags = [[vocab.tags[k] for k in best_rows[i][: len(s)]] for i, s in enumerate(sentences)]
+    tags = [[vocab.output_tags[k] for k in best_rows[i][: len(s)]] for i, s in enumerate(sentences)]
     return tags, [chosen_rows[i][: len(s)] for i, s in enumerate(sentences)]

@@ -111,7 +111,7 @@ def predict(
     """Tags and their probabilities for each sentence; empty sentences get empty lists.
 
     Sentences are sorted by length into batches so padding stays small, and results come
-    back in input order.
+    back in input order. Tags are IOB2 (``vocab.output_tags``), see :func:`given_out`.
     """
     network.eval()
     tags: list[list[str]] = [[] for _ in sentences]
@@ -121,11 +121,29 @@ def predict(
         for first in range(0, len(order), batch_size):
             chunk = order[first : first + batch_size]
             batch = encode([sentences[i] for i in chunk], vocab, network.config.max_word_chars)
-            best, probs = network.decode(batch.to(device))
+            if vocab.iobes:
+                best, every = given_out(vocab, *network.distributions(batch.to(device)))
+                probs = every.gather(2, best.unsqueeze(2)).squeeze(2)
+            else:
+                best, probs = network.decode(batch.to(device))
             # Through numpy: torch's tolist makes Python numbers several times slower.
             best_rows, prob_rows = best.cpu().numpy().tolist(), probs.cpu().numpy().tolist()
             for row, i in enumerate(chunk):
                 n = len(sentences[i])
-                tags[i] = [vocab.tags[k] for k in best_rows[row][:n]]
+                tags[i] = [vocab.output_tags[k] for k in best_rows[row][:n]]
                 scores[i] = prob_rows[row][:n]
     return tags, scores
+
+
+def given_out(
+    vocab: Vocab, best: torch.Tensor, probs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best tags (B, T) and every tag's probability (B, T, K) of a network's
+    :meth:`~model.network.TaggerNetwork.distributions`, in ``vocab.output_tags``: for an IOBES
+    network each IOB2 tag's probability is the sum of its IOBES tags' (``B-X`` of ``B-X`` and
+    ``S-X``, ``I-X`` of ``I-X`` and ``E-X``), and its best path is read as IOB2."""
+    if not vocab.iobes:
+        return best, probs
+    index = torch.tensor(vocab.output_of, device=best.device)
+    summed = probs.new_zeros(*probs.shape[:2], len(vocab.output_tags))
+    return index[best], summed.index_add_(2, index, probs)

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from model.data import iobes_to_iob2
+
 if TYPE_CHECKING:
     from model.lexicon import Lexicon
 
@@ -62,6 +64,10 @@ class Vocab:
     word_index: dict[str, int] = field(init=False, repr=False)
     char_index: dict[str, int] = field(init=False, repr=False)
     tag_index: dict[str, int] = field(init=False, repr=False)
+    #: The tags predictions are given in: IOB2, whether the network's own tags (``tags``) are
+    #: IOB2 or IOBES; ``output_of[i]`` is the index in it of ``tags[i]``.
+    output_tags: list[str] = field(init=False, repr=False)
+    output_of: list[int] = field(init=False, repr=False)
     #: Name lists whose matches are token features (kept in ``lexicon.json``, not in the
     #: vocabulary's own JSON); ``None`` for a model without them.
     lexicon: Lexicon | None = field(default=None, repr=False, compare=False)
@@ -78,6 +84,14 @@ class Vocab:
         self.word_index = {w: i for i, w in enumerate(self.words)}
         self.char_index = {c: i for i, c in enumerate(self.chars)}
         self.tag_index = {t: i for i, t in enumerate(self.tags)}
+        as_iob2 = [iobes_to_iob2(t) for t in self.tags]
+        self.output_tags = list(dict.fromkeys(as_iob2))
+        self.output_of = [self.output_tags.index(t) for t in as_iob2]
+
+    @property
+    def iobes(self) -> bool:
+        """Whether the network's tags are IOBES, to be given out as IOB2."""
+        return len(self.output_tags) != len(self.tags)
 
     @classmethod
     def build(

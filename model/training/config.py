@@ -9,6 +9,8 @@ from model.network import Architecture
 
 #: How a run picks the weights it saves (:attr:`TrainConfig.select`).
 SELECTIONS = ("best", "last")
+#: The tag schemes a network can learn (:attr:`TrainConfig.tag_scheme`).
+TAG_SCHEMES = ("iob2", "iobes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +75,9 @@ class TrainConfig(Architecture, Optimisation, Schedule, Data):
     #: epochs without one), or ``last`` of ``epochs``: a final model trained on train+dev with
     #: the epoch count fixed from train-only runs, the dev scores then only logged.
     select: str = "best"
+    #: The tags the network learns: the data's ``iob2``, or ``iobes`` (single-token entities
+    #: and entity ends tagged apart). Predictions and scores are IOB2 either way.
+    tag_scheme: str = "iob2"
     #: A lexicon JSON file (``scripts/build_lexicons.py``) whose matches become token features;
     #: it is copied into the artifact.
     lexicon: str | None = None
@@ -89,6 +94,8 @@ class TrainConfig(Architecture, Optimisation, Schedule, Data):
             raise ValueError(f"dev_cases {self.dev_cases!r}: give some of {', '.join(CASES)}")
         if self.select not in SELECTIONS:
             raise ValueError(f"select {self.select!r}: one of {', '.join(SELECTIONS)}")
+        if self.tag_scheme not in TAG_SCHEMES:
+            raise ValueError(f"tag_scheme {self.tag_scheme!r}: one of {', '.join(TAG_SCHEMES)}")
         p = (self.case_lower, self.case_upper)
         if min(p) < 0 or sum(p) > 1:
             raise ValueError(f"case_lower and case_upper {p}: each >= 0, together <= 1")

@@ -21,7 +21,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from model import artifact
-from model.data import Sentence, read_conll, recase
+from model.data import Sentence, iob2_to_iobes, read_conll, recase
 from model.device import resolve_device
 from model.features import Encoded, collate, encode_sentence, predict
 from model.lexicon import Lexicon
@@ -164,6 +164,8 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
     torch.manual_seed(config.seed)
     out = Path(config.out)
     train_data, dev_data = read_conll(config.train), read_conll(config.dev)
+    if config.tag_scheme == "iobes":  # dev stays IOB2: predictions are given out in IOB2
+        train_data = [Sentence(s.tokens, iob2_to_iobes(s.tags)) for s in train_data]
     vectors = None
     if config.embeddings:
         vectors = load_vectors(config.embeddings, config.embeddings_limit)
