@@ -121,11 +121,9 @@ def predict(
         for first in range(0, len(order), batch_size):
             chunk = order[first : first + batch_size]
             batch = encode([sentences[i] for i in chunk], vocab, network.config.max_word_chars)
-            if vocab.iobes:
-                best, every = given_out(vocab, *network.distributions(batch.to(device)))
-                probs = every.gather(2, best.unsqueeze(2)).squeeze(2)
-            else:
-                best, probs = network.decode(batch.to(device))
+            # TaggerNetwork.decode, with the tags given out as vocab.output_tags
+            best, every = given_out(vocab, *network.distributions(batch.to(device)))
+            probs = every.gather(2, best.unsqueeze(2)).squeeze(2)
             # Through numpy: torch's tolist makes Python numbers several times slower.
             best_rows, prob_rows = best.cpu().numpy().tolist(), probs.cpu().numpy().tolist()
             for row, i in enumerate(chunk):

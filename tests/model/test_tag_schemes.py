@@ -89,8 +89,8 @@ def test_an_iobes_network_learns_iobes_and_answers_in_iob2(
     # A token's score is the summed probability of the IOBES tags behind its IOB2 tag.
     with torch.inference_mode():
         batch = encode(sentences[:4], loaded.vocab, loaded.network.config.max_word_chars)
-        _, probs = loaded.network.distributions(batch)
-        best, every = given_out(loaded.vocab, *loaded.network.distributions(batch))
+        distributions = loaded.network.distributions(batch)
+        probs, every = distributions[1], given_out(loaded.vocab, *distributions)[1]
     assert torch.allclose(every.sum(-1)[batch.mask], torch.ones(int(batch.lengths.sum())))
     first = loaded.vocab.output_tags.index(tags[0][0])
     behind = [i for i, o in enumerate(loaded.vocab.output_of) if o == first]
