@@ -77,6 +77,23 @@ def read_conll(path: str | Path) -> list[Sentence]:
 
 def iter_conll(path: str | Path) -> Iterator[Sentence]:
     """Stream the sentences of a CoNLL-style file (see :func:`read_conll`)."""
+    return (s for s in _sentences_and_documents(path) if s is not None)
+
+
+def read_documents(path: str | Path) -> list[list[Sentence]]:
+    """The sentences of a CoNLL-style file grouped into its documents: a ``-DOCSTART-`` line
+    begins a new one (a file without such lines is one document)."""
+    documents: list[list[Sentence]] = [[]]
+    for sentence in _sentences_and_documents(path):
+        if sentence is None:
+            documents.append([])
+        else:
+            documents[-1].append(sentence)
+    return [d for d in documents if d]
+
+
+def _sentences_and_documents(path: str | Path) -> Iterator[Sentence | None]:
+    """The sentences of a CoNLL-style file, with None where a ``-DOCSTART-`` line stands."""
     path = Path(path)
     tokens: list[str] = []
     tags: list[str] = []
@@ -89,6 +106,10 @@ def iter_conll(path: str | Path) -> Iterator[Sentence]:
                     tokens, tags = [], []
                 continue
             if fields[0] == "-DOCSTART-":
+                if tokens:
+                    yield Sentence(tokens, iob1_to_iob2(tags))
+                    tokens, tags = [], []
+                yield None
                 continue
             # Hashtags are tokens in tweets (WNUT-17): a '#' line is a comment only when it
             # does not end in a tag.

@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from model.data import ConllFormatError, Sentence, iob1_to_iob2, read_conll, recase
+from model.data import (
+    ConllFormatError,
+    Sentence,
+    iob1_to_iob2,
+    read_conll,
+    read_documents,
+    recase,
+)
 from model.pipeline import Span, tags_to_spans
 
 
@@ -21,6 +28,21 @@ def test_reads_space_separated_conll_and_skips_docstart(tmp_path: Path) -> None:
     sentences = read_conll(path)
     assert [s.tokens for s in sentences] == [["Acme", "hires"], ["Olga", "Berg"]]
     assert [s.tags for s in sentences] == [["B-ORG", "O"], ["B-PER", "I-PER"]]
+
+
+def test_documents_begin_at_docstart_even_without_a_blank_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "Intro O\n\n-DOCSTART- -X- O\n\nAcme B-ORG\n\nOlga B-PER\n"
+        "-DOCSTART- -X- O\nBerg B-PER\n\n-DOCSTART- -X- O\n",
+    )
+    documents = read_documents(path)
+    assert [[s.tokens for s in d] for d in documents] == [
+        [["Intro"]],
+        [["Acme"], ["Olga"]],
+        [["Berg"]],
+    ]
+    assert [s for d in documents for s in d] == read_conll(path)
 
 
 def test_reads_tab_separated_file_with_comments_and_hashtags(tmp_path: Path) -> None:
