@@ -51,9 +51,11 @@ def tags_to_spans(tags: Sequence[str]) -> list[Span]:
     return spans
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaggedToken:
-    """A token with its offsets (characters into the text, or its index when pre-tokenized)."""
+    """A token with its offsets (characters into the text, or its index when pre-tokenized).
+
+    Read-only by convention, not frozen, as :class:`model.tokenize.Token` (one a token)."""
 
     text: str
     start: int

@@ -28,11 +28,13 @@ from dataclasses import dataclass
 __all__ = ["Token", "split_sentences", "tokenize"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Token:
     """A token and its character span in the text it came from.
 
-    ``text_input[start:end] == text`` always holds.
+    ``text_input[start:end] == text`` always holds. Read-only by convention, not frozen: one
+    is made per token of every request, and a frozen dataclass takes about four times as long
+    to make (BENCHMARKS.md, "Serving speed v2").
     """
 
     text: str
