@@ -22,7 +22,7 @@ from prometheus_client import (
     start_http_server,
 )
 
-from service.core.batching import BatchReport
+from service.core.pending import BatchReport
 
 log = logging.getLogger(__name__)
 

@@ -8,12 +8,13 @@ measurement, BENCHMARKS.md ("Where the defaults come from") has it.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.artifact import DEFAULT_MODEL, FORWARD_MODEL
@@ -44,6 +45,8 @@ class ModelSettings:
     torch_threads: int
     #: Load it in a child process of its own (else in the server's).
     child_process: bool
+    #: Model processes computing batches side by side (with ``child_process`` only).
+    workers: int = 1
 
     @property
     def forward_only(self) -> bool:
@@ -160,6 +163,18 @@ class Settings(BaseSettings):
     their model). In a thread of the server process it takes turns with the event loop on the
     GIL, and the server never used more than one core; ``false`` keeps one process."""
 
+    model_workers: int | None = Field(None, ge=1)
+    """Model processes of the served model (not of ``/v1/compare``'s forward-only one), each
+    computing a batch at once on a core of its own; needs ``model_process``. Each holds a
+    copy of the model (about 300 MB of memory with torch). Unset: two on the CPU when this
+    process may use at least two CPUs (its affinity and its cgroup's CPU quota), else one;
+    one on CUDA, where a batch is not computed by the CPU."""
+
+    model_worker_min_tokens: int = Field(1000, ge=0)
+    """With ``model_workers`` above 1: while one batch computes, another one goes to a free
+    model process only once at least this many tokens wait, else they wait for the busy one
+    to finish (small batches cost more per sentence); 0 sends every batch at once."""
+
     access_log: bool = False
     """Log every request (uvicorn's access log); off by default, ``/metrics`` counts them."""
 
@@ -193,6 +208,13 @@ class Settings(BaseSettings):
             resolve_device(value)
         return value
 
+    @field_validator("model_workers")
+    @classmethod
+    def _workers_are_processes(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value > 1 and not info.data.get("model_process", True):
+            raise ValueError("more than one model worker needs NER_MODEL_PROCESS=true")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -206,6 +228,20 @@ class Settings(BaseSettings):
         """:attr:`max_wait_ms` in seconds."""
         return self.max_wait_ms / 1000
 
+    @property
+    def workers(self) -> int:
+        """:attr:`model_workers`, or its default on this machine."""
+        if self.model_workers is not None:
+            return self.model_workers
+        if not self.model_process or self.device.startswith("cuda"):
+            return 1
+        if self.device == "auto":
+            import torch
+
+            if torch.cuda.is_available():
+                return 1
+        return min(2, usable_cpus())
+
     def model_settings(self) -> list[ModelSettings]:
         """The models to serve: ``model`` (:data:`TAG`) and, unless comparing is off,
         ``forward_model`` (:data:`FORWARD`)."""
@@ -214,7 +250,13 @@ class Settings(BaseSettings):
             models.append((FORWARD, self.forward_model, "forward_model"))
         return [
             ModelSettings(
-                role, path, env_name(field), self.device, self.torch_threads, self.model_process
+                role,
+                path,
+                env_name(field),
+                self.device,
+                self.torch_threads,
+                self.model_process,
+                self.workers if role == TAG else 1,
             )
             for role, path, field in models
         ]
@@ -225,6 +267,20 @@ class Settings(BaseSettings):
         if self.call_cost_tokens is not None:
             return self.call_cost_tokens
         return CPU_CALL_COST_TOKENS if device_type == "cpu" else None
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may run on, at most its cgroup's CPU quota (whole CPUs, at least one):
+    in a container limited to 2 CPUs of a 64-core host, 2."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    return cpus
 
 
 def env_name(field: str) -> str:

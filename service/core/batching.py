@@ -4,7 +4,9 @@ Callers :meth:`Batcher.submit` token lists and await their tags. One background 
 sentences off a bounded queue until the batch holds ``max_batch_size`` of them, or the next
 one would take it over its padded token budget, or ``max_wait`` has passed since its first
 sentence arrived; then it runs the model in a worker thread under ``torch.inference_mode()``
-and hands each caller its own result, or the batch's exception.
+and hands each caller its own result, or the batch's exception. With ``concurrency`` above 1
+(a :class:`service.core.pool.BackendPool` behind ``predict``), the next batch is collected and
+sent while earlier ones compute, up to that many at once.
 """
 
 from __future__ import annotations
@@ -13,83 +15,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import torch
 
 from model.grouping import length_groups
-from service.core.errors import (
-    BatcherUnavailable,
-    BatchFailed,
-    BatchMismatch,
-    QueueFull,
-    TooManySentences,
-)
+from service.core.errors import BatcherUnavailable, BatchFailed, QueueFull, TooManySentences
+from service.core.pending import BatchReport, Closure, Item, Pending, Prediction, checked
 
 log = logging.getLogger(__name__)
 
 #: Tags and their probabilities for each sentence of a batch, in batch order.
 Predict = Callable[[list[list[str]]], tuple[list[list[str]], list[list[float]]]]
-#: Why a batch went to the model: it was full, its token budget was, or its time was up.
-Closure = Literal["size", "tokens", "deadline"]
 _T = TypeVar("_T")
-
-
-class Prediction(NamedTuple):
-    """The tags of one sentence and the probability of each."""
-
-    tags: list[str]
-    scores: list[float]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchReport:
-    """What happened to one batch, for metrics and tests."""
-
-    size: int
-    tokens: int
-    compute_seconds: float
-    queue_waits: list[float]
-    closed_by: Closure
-    #: Model calls the batch was cut into (groups of similar length).
-    calls: int = 1
-
-
-@dataclass(slots=True)
-class _Item:
-    tokens: list[str]
-    future: asyncio.Future[Prediction]
-    enqueued: float = field(default_factory=time.perf_counter)
-
-
-class _Pending(asyncio.Queue[_Item]):
-    """The queue of sentences waiting for the model, from which a caller that leaves (its
-    client disconnected, or its deadline passed) takes its sentences back: none is computed
-    for nobody, and none holds a place that another request could use."""
-
-    def _init(self, maxsize: int) -> None:
-        self._items: deque[_Item] = deque()
-        self._queue = self._items  # what asyncio.Queue's own methods (qsize, empty) read
-
-    def _put(self, item: _Item) -> None:
-        self._items.append(item)
-
-    def _get(self) -> _Item:
-        return self._items.popleft()
-
-    def withdraw(self, items: Collection[_Item]) -> None:
-        """Remove those of ``items`` that still wait, and count them done for :meth:`join`."""
-        leaving = {id(item) for item in items}
-        kept = [item for item in self._items if id(item) not in leaving]
-        removed = len(self._items) - len(kept)
-        self._items.clear()
-        self._items.extend(kept)
-        for _ in range(removed):
-            self.task_done()
 
 
 class Batcher:
@@ -99,7 +39,10 @@ class Batcher:
     call to its longest sentence): a batch is cut into groups of similar length where that
     saves more padding than the extra calls cost (:func:`length_groups`); None: never cut.
     ``synchronize`` runs in the worker thread before each clock reading (on CUDA: so that the
-    compute time covers the kernels, not only their launch)."""
+    compute time covers the kernels, not only their launch). ``concurrency``: batches computed
+    at once, each in a worker thread of its own (``predict`` must take that many calls side by
+    side); a batch is collected only once a worker is free, so that it takes in everything
+    that queued meanwhile."""
 
     def __init__(
         self,
@@ -110,11 +53,15 @@ class Batcher:
         max_wait: float,
         max_queue: int,
         call_cost_tokens: int | None = None,
+        concurrency: int = 1,
+        spill_tokens: int = 0,
         synchronize: Callable[[], None] = lambda: None,
         on_batch: Callable[[BatchReport], None] = lambda _: None,
     ) -> None:
-        if min(max_batch_size, max_batch_tokens, max_queue) < 1 or max_wait < 0:
-            raise ValueError("batch size, token budget and queue must be positive, wait >= 0")
+        if min(max_batch_size, max_batch_tokens, max_queue, concurrency) < 1 or max_wait < 0:
+            raise ValueError(
+                "batch size, token budget, queue and concurrency must be positive, wait >= 0"
+            )
         if call_cost_tokens is not None and call_cost_tokens < 0:
             raise ValueError("the cost of a model call cannot be negative")
         self._predict = predict
@@ -123,14 +70,20 @@ class Batcher:
         self.max_wait = max_wait
         self.max_queue = max_queue
         self.call_cost_tokens = call_cost_tokens
+        self.concurrency = concurrency
+        self.spill_tokens = spill_tokens
         self._synchronize = synchronize
         self._on_batch = on_batch
         # Created in start(): an asyncio.Queue binds to the loop it is first used in.
-        self._queue: _Pending | None = None
+        self._queue: Pending | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._carry: _Item | None = None
+        self._carry: Item | None = None
         self._accepting = False
+        self._free: asyncio.Semaphore | None = None  # workers free to take a batch
+        self._computing: set[asyncio.Task[None]] = set()  # kept referenced until done
+        self._in_flight = 0  # batches sent to the model and not back yet
+        self._wake = asyncio.Event()  # a batch finished, or sentences arrived
 
     @property
     def running(self) -> bool:
@@ -152,8 +105,11 @@ class Batcher:
         """Create the queue and start the background task in the running loop."""
         if self._task is not None:
             raise RuntimeError("batcher already started")
-        self._queue = _Pending(maxsize=self.max_queue)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ner-model")
+        self._queue = Pending(maxsize=self.max_queue)
+        self._free = asyncio.Semaphore(self.concurrency)
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="ner-model"
+        )
         self._task = asyncio.create_task(self._run(), name="ner-batcher")
         self._accepting = True
 
@@ -186,9 +142,10 @@ class Batcher:
             )
         self.check_room(len(work))
         loop = asyncio.get_running_loop()
-        items = [_Item(list(sentences[i]), loop.create_future()) for i in work]
+        items = [Item(list(sentences[i]), loop.create_future()) for i in work]
         for item in items:  # no await in between: the whole request fits, checked above
             self._queue.put_nowait(item)
+        self._wake.set()
         try:
             outcomes = await asyncio.gather(
                 *(item.future for item in items), return_exceptions=True
@@ -217,7 +174,7 @@ class Batcher:
             log.exception("a model call of its own failed")
             raise BatchFailed(f"the model failed on a call: {error!r}") from error
 
-    def _withdraw(self, items: list[_Item]) -> None:
+    def _withdraw(self, items: list[Item]) -> None:
         """Take a leaving caller's sentences out of the queue (and out of the carry-over)."""
         assert self._queue is not None
         if self._carry is not None and any(item is self._carry for item in items):
@@ -226,23 +183,56 @@ class Batcher:
         self._queue.withdraw(items)
 
     async def _run(self) -> None:
-        assert self._queue is not None
+        assert self._free is not None
         while True:
+            await self._free.acquire()
+            # Beside a batch that computes, another one only for enough waiting tokens: small
+            # batches cost more per sentence, and the one computing soon takes them all in.
+            while self._in_flight and self._waiting_tokens() < self.spill_tokens:
+                self._wake.clear()
+                await self._wake.wait()
             batch, closed_by = await self._collect()
-            try:
-                await self._process(batch, closed_by)
-            except Exception as error:  # reaches every caller; the loop goes on serving
-                log.exception("batch of %d sentences failed", len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        failed = BatchFailed(f"the model failed on a batch: {error!r}")
-                        failed.__cause__ = error
-                        item.future.set_exception(failed)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            self._in_flight += 1
+            if self.concurrency == 1:  # nothing to overlap: no task of its own
+                await self._finish(batch, closed_by)
+                continue
+            task = asyncio.create_task(self._finish(batch, closed_by), name="ner-batch")
+            self._computing.add(task)
+            task.add_done_callback(self._computing.discard)
 
-    async def _next(self, timeout: float | None) -> _Item | None:
+    def _waiting_tokens(self) -> int:
+        assert self._queue is not None
+        return self._queue.tokens + (0 if self._carry is None else len(self._carry.tokens))
+
+    async def _finish(self, batch: list[Item], closed_by: Closure) -> None:
+        assert self._queue is not None and self._free is not None
+        freed = False
+
+        def free() -> None:
+            # Once the model is done with the batch, before its callers are answered: the
+            # next batch, woken first, goes to the model before they write their answers.
+            nonlocal freed
+            if not freed:
+                freed = True
+                self._in_flight -= 1
+                self._free.release()  # type: ignore[union-attr]
+                self._wake.set()
+
+        try:
+            await self._process(batch, closed_by, free)
+        except Exception as error:  # reaches every caller; the loop goes on serving
+            log.exception("batch of %d sentences failed", len(batch))
+            for item in batch:
+                if not item.future.done():
+                    failed = BatchFailed(f"the model failed on a batch: {error!r}")
+                    failed.__cause__ = error
+                    item.future.set_exception(failed)
+        finally:
+            for _ in batch:
+                self._queue.task_done()
+            free()
+
+    async def _next(self, timeout: float | None) -> Item | None:
         """The carried-over or next queued item; None once ``timeout`` passes."""
         assert self._queue is not None
         if self._carry is not None:
@@ -260,7 +250,7 @@ class Batcher:
         except TimeoutError:
             return None
 
-    async def _collect(self) -> tuple[list[_Item], Closure]:
+    async def _collect(self) -> tuple[list[Item], Closure]:
         """Wait for a first sentence, then add more until the batch is full or time is up."""
         first = await self._next(None)
         assert first is not None
@@ -283,7 +273,9 @@ class Batcher:
             longest = max(longest, len(item.tokens))
         return batch, "size"
 
-    async def _process(self, batch: list[_Item], closed_by: Closure) -> None:
+    async def _process(
+        self, batch: list[Item], closed_by: Closure, free: Callable[[], None]
+    ) -> None:
         live = [item for item in batch if not item.future.done()]  # callers that left: skip
         if not live:
             return
@@ -296,9 +288,12 @@ class Batcher:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         # An exception here reaches every caller of the batch through _run.
-        predictions, compute = await loop.run_in_executor(
-            self._executor, self._compute, sentences, groups
-        )
+        try:
+            predictions, compute = await loop.run_in_executor(
+                self._executor, self._compute, sentences, groups
+            )
+        finally:
+            free()
         for item, prediction in zip(live, predictions, strict=True):
             if not item.future.done():
                 item.future.set_result(prediction)
@@ -324,7 +319,7 @@ class Batcher:
             self._synchronize()
             started = time.perf_counter()
             for group in groups:
-                predictions += _checked(sentences[group], *self._predict(sentences[group]))
+                predictions += checked(sentences[group], *self._predict(sentences[group]))
             self._synchronize()
             seconds = time.perf_counter() - started
         return predictions, seconds
@@ -333,18 +328,3 @@ class Batcher:
 def _inference(function: Callable[..., _T], *args: Any) -> _T:
     with torch.inference_mode():  # thread-local, as in _compute
         return function(*args)
-
-
-def _checked(
-    sentences: list[list[str]], tags: list[list[str]], scores: list[list[float]]
-) -> list[Prediction]:
-    """The model's output as predictions, once it is known to fit the sentences."""
-    if len(tags) != len(sentences) or len(scores) != len(sentences):
-        raise BatchMismatch(
-            f"model returned {len(tags)} tag lists and {len(scores)} score lists "
-            f"for {len(sentences)} sentences"
-        )
-    for tokens, sentence_tags, sentence_scores in zip(sentences, tags, scores, strict=True):
-        if not len(tokens) == len(sentence_tags) == len(sentence_scores):
-            raise BatchMismatch(f"model returned {len(sentence_tags)} tags, {len(tokens)} tokens")
-    return [Prediction(t, s) for t, s in zip(tags, scores, strict=True)]

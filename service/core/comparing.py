@@ -12,8 +12,8 @@ from typing import TypeVar
 
 from model.pipeline import Document, Tagged
 from service.core.backend import ModelInfo
-from service.core.batching import Prediction
 from service.core.deciding import DecidingWord, check_sentences, find
+from service.core.pending import Prediction
 from service.core.service import Inputs, Service, assemble, decode, predict
 from service.settings import FORWARD, TAG
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from model.deciding import Deciding, Question, padded_tokens
 from model.pipeline import Document
 from model.tokenize import Token
-from service.core.batching import Prediction
 from service.core.errors import BATCHER_ERRORS, ServiceError, from_batcher
+from service.core.pending import Prediction
 from service.core.service import ServedModel
 from service.settings import Settings
 

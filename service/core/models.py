@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from model.artifact import ArtifactError
 from service.core.backend import Backend, InProcessBackend
 from service.core.batching import Batcher
+from service.core.pool import BackendPool
 from service.core.process import ChildProcessBackend
 from service.core.service import ServedModel
 from service.metrics import Metrics
@@ -30,8 +31,10 @@ def load_backend(spec: ModelSettings) -> Backend:
     both ways where it must read forward only."""
     try:
         backend: Backend
-        if spec.child_process:
-            backend = ChildProcessBackend.start(spec.path, spec.device, spec.torch_threads)
+        if spec.child_process and spec.workers > 1:
+            backend = BackendPool.start(spec.workers, lambda: _child(spec))
+        elif spec.child_process:
+            backend = _child(spec)
         else:
             from model.device import resolve_device
             from model.tagger import Tagger
@@ -45,6 +48,10 @@ def load_backend(spec: ModelSettings) -> Backend:
         backend.close()
         raise
     return backend
+
+
+def _child(spec: ModelSettings) -> ChildProcessBackend:
+    return ChildProcessBackend.start(spec.path, spec.device, spec.torch_threads)
 
 
 def check_direction(role: str, backend: Backend) -> None:
@@ -112,6 +119,8 @@ def _batcher(settings: Settings, metrics: Metrics, backend: Backend) -> Batcher:
         max_wait=settings.max_wait_s,
         max_queue=settings.max_queue,
         call_cost_tokens=settings.call_cost_on(backend.info.device.split(":")[0]),
+        concurrency=backend.size if isinstance(backend, BackendPool) else 1,
+        spill_tokens=settings.model_worker_min_tokens,
         synchronize=backend.synchronize,
         on_batch=metrics.observe_batch,
     )

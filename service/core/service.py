@@ -19,8 +19,9 @@ from typing import NamedTuple, Protocol, TypeVar
 from model import pipeline
 from model.pipeline import Document, Tagged
 from service.core.backend import Backend, ModelInfo
-from service.core.batching import Batcher, Prediction
+from service.core.batching import Batcher
 from service.core.errors import BATCHER_ERRORS, ServiceError, from_batcher, not_ready
+from service.core.pending import Prediction
 from service.metrics import Metrics
 from service.settings import FORWARD, TAG, Settings
 

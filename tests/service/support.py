@@ -75,6 +75,7 @@ def settings(**values: Any) -> Settings:
     environment needed."""
     values.setdefault("max_wait_ms", 2)
     values.setdefault("forward_model", None)
+    values.setdefault("model_workers", 1)
     return Settings(**values)
 
 

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from service.core.batching import Batcher, BatchReport
+from service.core.batching import Batcher
+from service.core.pending import BatchReport
 from tests.service.support import StubTagger
 
 

@@ -10,13 +10,14 @@ import time
 import pytest
 import torch
 
-from service.core.batching import Batcher, BatchReport
+from service.core.batching import Batcher
 from service.core.errors import (
     BatcherUnavailable,
     BatchFailed,
     QueueFull,
     TooManySentences,
 )
+from service.core.pending import BatchReport
 from tests.service.core.batchers import running, sentence
 from tests.service.support import StubTagger, wait_until
 

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import pytest
 
 from model.grouping import length_groups
-from service.core.batching import Batcher, BatchReport, Prediction
+from service.core.batching import Batcher
 from service.core.errors import (
     BatchFailed,
     BatchMismatch,
 )
+from service.core.pending import BatchReport, Prediction
 from tests.service.core.batchers import running, sentence
 from tests.service.support import StubTagger, stub_tags, wait_until
 
