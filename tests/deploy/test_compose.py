@@ -49,8 +49,9 @@ def test_tagger_is_built_from_the_dockerfile_with_healthcheck_and_limits(
     assert tagger["healthcheck"]["test"] == ["CMD", *read_dockerfile().healthcheck()]
     limits = tagger["deploy"]["resources"]["limits"]
     assert limits["cpus"] and limits["memory"]
-    # torch's threads match the CPUs the container may use.
-    assert int(tagger["environment"]["NER_TORCH_THREADS"]) == int(float(limits["cpus"]))
+    # One torch thread a model process, and CPUs for two model processes (NER_MODEL_WORKERS).
+    assert tagger["environment"]["NER_TORCH_THREADS"] == "1"
+    assert float(limits["cpus"]) >= 2
 
 
 def test_gpu_profile_reserves_an_nvidia_device_and_joins_the_tagger_pool(

@@ -142,15 +142,26 @@ def test_grace_period_covers_the_pause_and_the_drain(manifests: list[dict[str, A
 
 
 @pytest.mark.parametrize(("limit", "threads"), [("2", 2), ("4", 4), ("1500m", 1), ("500m", 1)])
-def test_threads_follow_the_cpu_limit(limit: str, threads: int) -> None:
+def test_threads_follow_the_cpu_limit_on_cuda(limit: str, threads: int) -> None:
+    values = ["--set-string", f"resources.limits.cpu={limit},settings.device=cuda"]
+    assert int(pod(render(values)).env["NER_TORCH_THREADS"]) == threads
+
+
+@pytest.mark.parametrize("limit", ["4", "2", "500m"])
+def test_on_the_cpu_each_model_process_has_one_thread(limit: str) -> None:
+    # The service runs a model process per usable CPU (at most two) instead.
     spec = pod(render(["--set-string", f"resources.limits.cpu={limit}"]))
-    assert int(spec.env["NER_TORCH_THREADS"]) == threads
+    assert spec.env["NER_TORCH_THREADS"] == "1"
+    assert "NER_MODEL_WORKERS" not in spec.env
 
 
-def test_threads_match_the_cpu_limit_of_each_value_set(manifests: list[dict[str, Any]]) -> None:
+def test_threads_match_the_device_and_cpu_limit_of_each_value_set(
+    manifests: list[dict[str, Any]],
+) -> None:
     spec = pod(manifests)
     limit = cpu_quantity(spec.container["resources"]["limits"]["cpu"])
-    assert int(spec.env["NER_TORCH_THREADS"]) == max(1, math.floor(limit))
+    on_cuda = spec.env.get("NER_DEVICE", "cpu").startswith("cuda")
+    assert int(spec.env["NER_TORCH_THREADS"]) == (max(1, math.floor(limit)) if on_cuda else 1)
 
 
 def test_settings_are_service_settings(manifests: list[dict[str, Any]]) -> None:
@@ -162,8 +173,9 @@ def test_settings_are_service_settings(manifests: list[dict[str, Any]]) -> None:
 def test_derived_settings_cannot_be_set_twice() -> None:
     status, output = helm(["template", RELEASE, str(CHART), "--set", "settings.torch_threads=3"])
     assert status != 0
-    assert "settings.torch_threads: the chart sets NER_TORCH_THREADS from resources.limits.cpu" in (
-        output
+    assert (
+        "settings.torch_threads: the chart sets NER_TORCH_THREADS from resources.limits.cpu and "
+        "settings.device" in output
     )
 
 

@@ -27,10 +27,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-Threads of the model (NER_TORCH_THREADS): the whole CPUs of the container's CPU limit, at
-least one. torch would otherwise start one per core of the node, which the limit then throttles.
+Threads of the model (NER_TORCH_THREADS). On the CPU, one: the service then runs a model
+process per core it may use, at most two (NER_MODEL_WORKERS, which reads the CPU limit from
+its cgroup), and one thread each served more than more threads (BENCHMARKS.md). On CUDA, one
+model process with the whole CPUs of the container's CPU limit, at least one. Either way torch
+would otherwise start a thread per core of the node, which the limit then throttles.
 */}}
 {{- define "bigru-ner.torchThreads" -}}
+{{- if not (hasPrefix "cuda" (toString (.Values.settings.device | default "cpu"))) }}
+{{- 1 }}
+{{- else }}
 {{- $cpu := toString (required "resources.limits.cpu is required: the model's threads follow it" .Values.resources.limits.cpu) }}
 {{- $cores := 0.0 }}
 {{- if hasSuffix "m" $cpu }}
@@ -39,6 +45,7 @@ least one. torch would otherwise start one per core of the node, which the limit
 {{- $cores = float64 $cpu }}
 {{- end }}
 {{- max 1 (floor $cores | int) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -56,7 +63,7 @@ uvicorn and the model process take to exit.
 Settings the chart derives itself; setting them under `settings` too would give two values.
 */}}
 {{- define "bigru-ner.derivedSettings" -}}
-{{- $derived := dict "port" "port" "torch_threads" "resources.limits.cpu" "shutdown_grace_s" "shutdown.drainSeconds" "api_key" "apiKey.existingSecret" }}
+{{- $derived := dict "port" "port" "torch_threads" "resources.limits.cpu and settings.device" "shutdown_grace_s" "shutdown.drainSeconds" "api_key" "apiKey.existingSecret" }}
 {{- range $name, $from := $derived }}
 {{- if hasKey $.Values.settings $name }}
 {{- fail (printf "settings.%s: the chart sets NER_%s from %s" $name (upper $name) $from) }}
