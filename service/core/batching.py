@@ -5,8 +5,7 @@ sentences off a bounded queue until the batch holds ``max_batch_size`` of them, 
 one would take it over its padded token budget, or ``max_wait`` has passed since its first
 sentence arrived; then it runs the model in a worker thread under ``torch.inference_mode()``
 and hands each caller its own result, or the batch's exception. With ``concurrency`` above 1
-(a :class:`service.core.pool.BackendPool` behind ``predict``), the next batch is collected and
-sent while earlier ones compute, up to that many at once.
+(a :class:`service.core.pool.BackendPool` behind ``predict``), up to that many at once.
 """
 
 from __future__ import annotations
@@ -22,8 +21,14 @@ from typing import Any, TypeVar
 import torch
 
 from model.grouping import length_groups
-from service.core.errors import BatcherUnavailable, BatchFailed, QueueFull, TooManySentences
-from service.core.pending import BatchReport, Closure, Item, Pending, Prediction, checked
+from service.core.errors import (
+    BatcherUnavailable,
+    BatchFailed,
+    BatchMismatch,
+    QueueFull,
+    TooManySentences,
+)
+from service.core.pending import BatchReport, Closure, Item, Pending, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,7 @@ class Batcher:
         self._free: asyncio.Semaphore | None = None  # workers free to take a batch
         self._computing: set[asyncio.Task[None]] = set()  # kept referenced until done
         self._in_flight = 0  # batches sent to the model and not back yet
+        self._waiting_tokens = 0  # of the queued sentences and the carried-over one
         self._wake = asyncio.Event()  # a batch finished, or sentences arrived
 
     @property
@@ -145,6 +151,7 @@ class Batcher:
         items = [Item(list(sentences[i]), loop.create_future()) for i in work]
         for item in items:  # no await in between: the whole request fits, checked above
             self._queue.put_nowait(item)
+        self._waiting_tokens += sum(len(item.tokens) for item in items)
         self._wake.set()
         try:
             outcomes = await asyncio.gather(
@@ -178,9 +185,10 @@ class Batcher:
         """Take a leaving caller's sentences out of the queue (and out of the carry-over)."""
         assert self._queue is not None
         if self._carry is not None and any(item is self._carry for item in items):
+            self._waiting_tokens -= len(self._carry.tokens)
             self._carry = None
             self._queue.task_done()
-        self._queue.withdraw(items)
+        self._waiting_tokens -= self._queue.withdraw(items)
 
     async def _run(self) -> None:
         assert self._free is not None
@@ -188,10 +196,11 @@ class Batcher:
             await self._free.acquire()
             # Beside a batch that computes, another one only for enough waiting tokens: small
             # batches cost more per sentence, and the one computing soon takes them all in.
-            while self._in_flight and self._waiting_tokens() < self.spill_tokens:
+            while self._in_flight and self._waiting_tokens < self.spill_tokens:
                 self._wake.clear()
                 await self._wake.wait()
             batch, closed_by = await self._collect()
+            self._waiting_tokens -= sum(len(item.tokens) for item in batch)
             self._in_flight += 1
             if self.concurrency == 1:  # nothing to overlap: no task of its own
                 await self._finish(batch, closed_by)
@@ -199,10 +208,6 @@ class Batcher:
             task = asyncio.create_task(self._finish(batch, closed_by), name="ner-batch")
             self._computing.add(task)
             task.add_done_callback(self._computing.discard)
-
-    def _waiting_tokens(self) -> int:
-        assert self._queue is not None
-        return self._queue.tokens + (0 if self._carry is None else len(self._carry.tokens))
 
     async def _finish(self, batch: list[Item], closed_by: Closure) -> None:
         assert self._queue is not None and self._free is not None
@@ -328,3 +333,18 @@ class Batcher:
 def _inference(function: Callable[..., _T], *args: Any) -> _T:
     with torch.inference_mode():  # thread-local, as in _compute
         return function(*args)
+
+
+def checked(
+    sentences: list[list[str]], tags: list[list[str]], scores: list[list[float]]
+) -> list[Prediction]:
+    """The model's output as predictions, once it is known to fit the sentences."""
+    if len(tags) != len(sentences) or len(scores) != len(sentences):
+        raise BatchMismatch(
+            f"model returned {len(tags)} tag lists and {len(scores)} score lists "
+            f"for {len(sentences)} sentences"
+        )
+    for tokens, sentence_tags, sentence_scores in zip(sentences, tags, scores, strict=True):
+        if not len(tokens) == len(sentence_tags) == len(sentence_scores):
+            raise BatchMismatch(f"model returned {len(sentence_tags)} tags, {len(tokens)} tokens")
+    return [Prediction(t, s) for t, s in zip(tags, scores, strict=True)]

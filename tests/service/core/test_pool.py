@@ -72,6 +72,23 @@ async def test_a_second_batch_waits_until_enough_tokens_wait(stub: StubTagger) -
 
 
 @pytest.mark.anyio
+async def test_the_tokens_of_a_caller_that_left_no_longer_count(stub: StubTagger) -> None:
+    stub.gate.clear()
+    async with running(stub, max_wait=0, concurrency=2, spill_tokens=10) as batcher:
+        first = asyncio.create_task(batcher.submit([sentence(2)]))
+        await wait_until(lambda: len(stub.batches) == 1)
+        leaving = asyncio.create_task(batcher.submit([sentence(8)]))
+        await asyncio.sleep(0.05)
+        leaving.cancel()
+        staying = asyncio.create_task(batcher.submit([sentence(3)]))
+        await asyncio.sleep(0.2)
+        assert len(stub.batches) == 1, "8 tokens that left still counted"
+        stub.gate.set()
+        await asyncio.gather(first, staying)
+    assert stub.batches[1] == [sentence(3)]
+
+
+@pytest.mark.anyio
 async def test_with_one_batch_computing_a_small_one_goes_once_it_is_back(
     stub: StubTagger,
 ) -> None:
