@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     process may use at least two CPUs (its affinity and its cgroup's CPU quota), else one;
     one on CUDA, where a batch is not computed by the CPU."""
 
-    model_worker_min_tokens: int = Field(1000, ge=0)
+    model_worker_min_tokens: int = Field(2000, ge=0)
     """With ``model_workers`` above 1: while one batch computes, another one goes to a free
     model process only once at least this many tokens wait, else they wait for the busy one
     to finish (small batches cost more per sentence); 0 sends every batch at once."""
