@@ -34,6 +34,16 @@ CLIENTS = 2
 #: what is in flight when the load balancer is told to stop is answered within its grace even on
 #: a loaded machine (8 concurrent texts of 40 sentences took 25 to 42 s each on one).
 DRAIN_TEXT = " ".join(f"Mary Rossi{i} visited Oslo with Acme Corp ." for i in range(4))
+#: A request that keeps a replica busy for a second or two (960 sentences of about 100 tokens,
+#: within the queue's 1024), within HAProxy's grace: a short one spends most of its time on
+#: its way to a replica and back, and `down` takes about a second to tell HAProxy to stop, so
+#: without it none may be inside a replica at that moment.
+BUSY_TEXTS = [
+    " ".join(
+        " , ".join(f"Mary Rossi{i}{j} of Acme Corp met Paul Berg in Oslo" for j in range(10)) + " ."
+        for i in range(16)
+    )
+] * 60
 #: HAProxy's notice when its grace (monitoring/haproxy/haproxy.cfg) ends and it closes its port.
 GRACE_OVER = "Grace period expired"
 
@@ -226,10 +236,12 @@ def test_a_killed_replica_comes_back_while_the_others_answer(stack: Stack) -> No
     assert sum(begun > 0 and status == 200 for begun, status in outcomes) > 10, lost
 
 
-def _send(url: str, text: str) -> str:
-    """POST ``text`` to /v1/tag: the status, or what became of a request that got none."""
+def _send(url: str, text: str | list[str]) -> str:
+    """POST ``text`` (or texts) to /v1/tag: the status, or what became of a request that got
+    none."""
+    body = {"text": text} if isinstance(text, str) else {"texts": text}
     try:
-        answer = httpx.post(url + "/v1/tag", json={"text": text}, timeout=60)
+        answer = httpx.post(url + "/v1/tag", json=body, timeout=60)
     except httpx.ConnectError:
         return "refused"
     except (httpx.RemoteProtocolError, httpx.ReadError):
@@ -253,10 +265,17 @@ def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
     outcomes: list[tuple[float, float, str]] = []
     stop = threading.Event()
 
-    def keep_tagging() -> None:
+    busy_since: list[float] = []  # when the long request now in progress began
+
+    def keep_tagging(text: str | list[str]) -> None:
         while not stop.is_set():
             begun = time.time()
-            outcome = _send(stack.lb, DRAIN_TEXT)
+            busy = text is BUSY_TEXTS
+            if busy:
+                busy_since[:] = [begun]
+            outcome = _send(stack.lb, text)
+            if busy:
+                busy_since.clear()
             outcomes.append((begun, time.time(), outcome))
             if outcome == "503":
                 time.sleep(1)  # its Retry-After
@@ -270,10 +289,18 @@ def test_compose_down_answers_the_requests_in_flight(stack: Stack) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    with ThreadPoolExecutor(REPLICAS) as pool:
-        clients = [pool.submit(keep_tagging) for _ in range(REPLICAS)]
+    with ThreadPoolExecutor(REPLICAS + 1) as pool:
+        clients = [pool.submit(keep_tagging, DRAIN_TEXT) for _ in range(REPLICAS)]
+        clients.append(pool.submit(keep_tagging, BUSY_TEXTS))
         try:
             wait_for(lambda: len(outcomes) >= 2 * REPLICAS, 120, "requests to be answered")
+            # Down while the long request is surely inside a replica (it is sent, not yet back).
+            wait_for(
+                lambda: bool(busy_since) and time.time() - busy_since[0] > 0.1,
+                120,
+                "a long request to be in progress",
+                interval=0.02,
+            )
             down_began = time.time()
             stack.compose("down", "--volumes")
             down_took = time.time() - down_began
