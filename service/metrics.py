@@ -135,6 +135,11 @@ class Metrics:
             "Model processes that died and were replaced, by model.",
             ["model"],
         )
+        self.in_server_batches = counter(
+            "ner_in_server_batches_total",
+            "Batches tagged by the copy of the model in the server process, on its event loop "
+            "(light load, NER_MODEL_IN_SERVER_TOKENS), instead of by a model process.",
+        )
         self.model_info = Gauge(
             "ner_model_info",
             "1 for the model being served.",
@@ -168,6 +173,8 @@ class Metrics:
         self.tokens.inc(report.tokens)
         if self._inference is not None:
             self._inference.observe(report.compute_seconds)
+        if report.in_loop:
+            self.in_server_batches.inc()
         for wait in report.queue_waits:
             self.queue_wait.observe(wait)
 

@@ -23,6 +23,8 @@ ENV_PREFIX = "NER_"
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 #: Default of ``call_cost_tokens`` on CPU, in padded tokens (see the field).
 CPU_CALL_COST_TOKENS = 1000
+#: The default of ``NER_MODEL_IN_SERVER_TOKENS`` on the CPU.
+IN_SERVER_TOKENS = 64
 
 
 #: The role of the model that answers ``/v1/tag`` (and is ``/v1/compare``'s bidirectional side).
@@ -47,6 +49,9 @@ class ModelSettings:
     child_process: bool
     #: Model processes computing batches side by side (with ``child_process`` only).
     workers: int = 1
+    #: Batches of at most this many tokens, sent while no model process computes, tagged by a
+    #: copy of the model in the server process (with ``child_process`` only; 0: none).
+    in_server_tokens: int = 0
 
     @property
     def forward_only(self) -> bool:
@@ -175,6 +180,14 @@ class Settings(BaseSettings):
     model process only once at least this many tokens wait, else they wait for the busy one
     to finish (small batches cost more per sentence); 0 sends every batch at once."""
 
+    model_in_server_tokens: int | None = Field(None, ge=0)
+    """A batch of at most this many tokens, sent while no model process computes (the light
+    load), is tagged by a copy of the served model in the server process instead: it saves the
+    hop to a model process and back, which on some machines costs more than tagging one
+    sentence. The copy takes about 115 MB more memory; 0: none, every batch goes to a model
+    process. Unset: 64 on the CPU with ``model_process``; 0 on CUDA (the copy would compute on
+    the CPU) and without ``model_process`` (the model is in the server already)."""
+
     access_log: bool = False
     """Log every request (uvicorn's access log); off by default, ``/metrics`` counts them."""
 
@@ -215,6 +228,15 @@ class Settings(BaseSettings):
             raise ValueError("more than one model worker needs NER_MODEL_PROCESS=true")
         return value
 
+    @field_validator("model_in_server_tokens")
+    @classmethod
+    def _in_server_beside_processes(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value and not info.data.get("model_process", True):
+            raise ValueError("a copy of the model in the server needs NER_MODEL_PROCESS=true")
+        if value and str(info.data.get("device", "")).startswith("cuda"):
+            raise ValueError("the copy of the model in the server computes on the CPU only")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -233,14 +255,24 @@ class Settings(BaseSettings):
         """:attr:`model_workers`, or its default on this machine."""
         if self.model_workers is not None:
             return self.model_workers
-        if not self.model_process or self.device.startswith("cuda"):
+        if not (self.model_process and self._on_cpu()):
             return 1
+        return min(2, usable_cpus())
+
+    @property
+    def in_server_tokens(self) -> int:
+        """:attr:`model_in_server_tokens`, or its default on this machine."""
+        if self.model_in_server_tokens is not None:
+            return self.model_in_server_tokens
+        return IN_SERVER_TOKENS if self.model_process and self._on_cpu() else 0
+
+    def _on_cpu(self) -> bool:
+        """Whether the model computes on the CPU (``auto``: when CUDA is not available)."""
         if self.device == "auto":
             import torch
 
-            if torch.cuda.is_available():
-                return 1
-        return min(2, usable_cpus())
+            return not torch.cuda.is_available()
+        return self.device == "cpu"
 
     def model_settings(self) -> list[ModelSettings]:
         """The models to serve: ``model`` (:data:`TAG`) and, unless comparing is off,
@@ -257,6 +289,7 @@ class Settings(BaseSettings):
                 self.torch_threads,
                 self.model_process,
                 self.workers if role == TAG else 1,
+                self.in_server_tokens if role == TAG else 0,
             )
             for role, path, field in models
         ]

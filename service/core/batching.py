@@ -4,8 +4,8 @@ Callers :meth:`Batcher.submit` token lists and await their tags. One background 
 sentences off a bounded queue until the batch holds ``max_batch_size`` of them, or the next
 one would take it over its padded token budget, or ``max_wait`` has passed since its first
 sentence arrived; then it runs the model in a worker thread under ``torch.inference_mode()``
-and hands each caller its own result, or the batch's exception. With ``concurrency`` above 1
-(a :class:`service.core.pool.BackendPool` behind ``predict``), up to that many at once.
+(under light load, maybe on the event loop itself) and hands each caller its own result, or
+the batch's exception; with ``concurrency`` above 1 up to that many batches at once.
 """
 
 from __future__ import annotations
@@ -28,12 +28,9 @@ from service.core.errors import (
     QueueFull,
     TooManySentences,
 )
-from service.core.pending import BatchReport, Closure, Item, Pending, Prediction
+from service.core.pending import BatchReport, Closure, InLoop, Item, Pending, Predict, Prediction
 
 log = logging.getLogger(__name__)
-
-#: Tags and their probabilities for each sentence of a batch, in batch order.
-Predict = Callable[[list[list[str]]], tuple[list[list[str]], list[list[float]]]]
 _T = TypeVar("_T")
 
 
@@ -47,7 +44,9 @@ class Batcher:
     compute time covers the kernels, not only their launch). ``concurrency``: batches computed
     at once, each in a worker thread of its own (``predict`` must take that many calls side by
     side); a batch is collected only once a worker is free, so that it takes in everything
-    that queued meanwhile."""
+    that queued meanwhile. ``in_loop`` tags a small batch on the event loop, without the
+    hand-over to a worker (and its model process), when no other batch is out and the server
+    is under light load (:class:`InLoop`)."""
 
     def __init__(
         self,
@@ -60,13 +59,12 @@ class Batcher:
         call_cost_tokens: int | None = None,
         concurrency: int = 1,
         spill_tokens: int = 0,
+        in_loop: InLoop | None = None,
         synchronize: Callable[[], None] = lambda: None,
         on_batch: Callable[[BatchReport], None] = lambda _: None,
     ) -> None:
         if min(max_batch_size, max_batch_tokens, max_queue, concurrency) < 1 or max_wait < 0:
-            raise ValueError(
-                "batch size, token budget, queue and concurrency must be positive, wait >= 0"
-            )
+            raise ValueError("batch size, tokens, queue, concurrency must be positive; wait >= 0")
         if call_cost_tokens is not None and call_cost_tokens < 0:
             raise ValueError("the cost of a model call cannot be negative")
         self._predict = predict
@@ -77,6 +75,7 @@ class Batcher:
         self.call_cost_tokens = call_cost_tokens
         self.concurrency = concurrency
         self.spill_tokens = spill_tokens
+        self.in_loop = in_loop
         self._synchronize = synchronize
         self._on_batch = on_batch
         # Created in start(): an asyncio.Queue binds to the loop it is first used in.
@@ -113,9 +112,7 @@ class Batcher:
             raise RuntimeError("batcher already started")
         self._queue = Pending(maxsize=self.max_queue)
         self._free = asyncio.Semaphore(self.concurrency)
-        self._executor = ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="ner-model"
-        )
+        self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix="ner-model")
         self._task = asyncio.create_task(self._run(), name="ner-batcher")
         self._accepting = True
 
@@ -154,9 +151,7 @@ class Batcher:
         self._waiting_tokens += sum(len(item.tokens) for item in items)
         self._wake.set()
         try:
-            outcomes = await asyncio.gather(
-                *(item.future for item in items), return_exceptions=True
-            )
+            outcomes = await asyncio.gather(*(i.future for i in items), return_exceptions=True)
         except asyncio.CancelledError:  # the caller left: its futures are cancelled with it
             self._withdraw(items)
             raise
@@ -168,10 +163,9 @@ class Batcher:
         return results
 
     async def call(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run one model call of its own, ``function(*args)``, on the model's worker thread
-        between two batches (under ``torch.inference_mode()``): for work that must not be
-        split or mixed with other requests' sentences. Raises :class:`BatcherUnavailable` when
-        not running and :class:`BatchFailed` (caused by its exception) when it fails."""
+        """``function(*args)``, a model call of its own on a worker thread (under
+        ``torch.inference_mode()``), for work not to be split or mixed with other sentences.
+        Raises :class:`BatcherUnavailable` when not running, :class:`BatchFailed` if it fails."""
         if not self.running or self._executor is None:
             raise BatcherUnavailable("the model is not serving")
         loop = asyncio.get_running_loop()
@@ -291,12 +285,17 @@ class Batcher:
         if self.call_cost_tokens is not None and len(sentences) > 1:  # one: nothing to cut
             groups = length_groups([len(s) for s in sentences], self.call_cost_tokens)
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        # An exception here reaches every caller of the batch through _run.
-        try:
-            predictions, compute = await loop.run_in_executor(
-                self._executor, self._compute, sentences, groups
-            )
+        tokens = sum(len(s) for s in sentences)
+        in_loop = self.in_loop if self._in_flight == 1 else None  # no other batch out
+        if in_loop and not (tokens <= in_loop.max_tokens and in_loop.light_load()):
+            in_loop = None
+        try:  # an exception here reaches every caller of the batch through _run
+            if in_loop is not None:
+                predictions, compute = self._compute(sentences, groups, in_loop.predict)
+            else:
+                predictions, compute = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._compute, sentences, groups, self._predict
+                )
         finally:
             free()
         for item, prediction in zip(live, predictions, strict=True):
@@ -305,26 +304,26 @@ class Batcher:
         self._on_batch(
             BatchReport(
                 size=len(live),
-                tokens=sum(len(s) for s in sentences),
+                tokens=tokens,
                 compute_seconds=compute,
                 queue_waits=[started - item.enqueued for item in live],
                 closed_by=closed_by,
                 calls=len(groups),
+                in_loop=in_loop is not None,
             )
         )
 
     def _compute(
-        self, sentences: list[list[str]], groups: list[slice]
+        self, sentences: list[list[str]], groups: list[slice], predict: Predict
     ) -> tuple[list[Prediction], float]:
-        """Run the model on one batch, a call per group (in the worker thread); results and
-        compute seconds."""
+        """Run ``predict`` on one batch, a call per group; results and compute seconds."""
         predictions: list[Prediction] = []
         # inference_mode is thread-local: it has to be entered in the thread that computes.
         with torch.inference_mode():
             self._synchronize()
             started = time.perf_counter()
             for group in groups:
-                predictions += checked(sentences[group], *self._predict(sentences[group]))
+                predictions += checked(sentences[group], *predict(sentences[group]))
             self._synchronize()
             seconds = time.perf_counter() - started
         return predictions, seconds

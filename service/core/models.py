@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from model.artifact import ArtifactError
 from service.core.backend import Backend, InProcessBackend
 from service.core.batching import Batcher
+from service.core.pending import InLoop
 from service.core.pool import BackendPool
 from service.core.process import ChildProcessBackend
 from service.core.service import ServedModel
@@ -31,15 +32,16 @@ def load_backend(spec: ModelSettings) -> Backend:
     both ways where it must read forward only."""
     try:
         backend: Backend
-        if spec.child_process and spec.workers > 1:
-            backend = BackendPool.start(spec.workers, lambda: _child(spec))
+        if spec.child_process and (spec.workers > 1 or spec.in_server_tokens > 0):
+            # The copy in the server computes on the CPU: this process never touches CUDA.
+            in_server = (lambda: _in_process(spec, "cpu")) if spec.in_server_tokens > 0 else None
+            backend = BackendPool.start(
+                spec.workers, lambda: _child(spec), in_server, spec.in_server_tokens
+            )
         elif spec.child_process:
             backend = _child(spec)
         else:
-            from model.device import resolve_device
-            from model.tagger import Tagger
-
-            backend = InProcessBackend(Tagger.load(spec.path, resolve_device(spec.device)))
+            backend = _in_process(spec, spec.device)
     except ArtifactError as error:
         raise ArtifactError(f"{spec.variable}: {error}") from error
     try:
@@ -52,6 +54,13 @@ def load_backend(spec: ModelSettings) -> Backend:
 
 def _child(spec: ModelSettings) -> ChildProcessBackend:
     return ChildProcessBackend.start(spec.path, spec.device, spec.torch_threads)
+
+
+def _in_process(spec: ModelSettings, device: str) -> InProcessBackend:
+    from model.device import resolve_device
+    from model.tagger import Tagger
+
+    return InProcessBackend(Tagger.load(spec.path, resolve_device(device)))
 
 
 def check_direction(role: str, backend: Backend) -> None:
@@ -84,11 +93,17 @@ def load_backends(specs: Sequence[ModelSettings]) -> dict[str, Backend]:
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, metrics: Metrics, given: Mapping[str, Backend], roles: Sequence[str]
+    settings: Settings,
+    metrics: Metrics,
+    given: Mapping[str, Backend],
+    roles: Sequence[str],
+    light_load: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[dict[str, ServedModel]]:
     """The models of ``roles`` with their batchers started: those in ``given`` as they are
     (left to the caller to close), the others loaded here and closed at the end. The model
-    of :data:`TAG` is what ``ner_model_info`` names and what the devices' figures are about."""
+    of :data:`TAG` is what ``ner_model_info`` names and what the devices' figures are about.
+    ``light_load``: when the copy of the model in the server may tag a batch (a pool's
+    ``in_server``, :class:`service.core.pending.InLoop`)."""
     specs = [spec for spec in settings.model_settings() if spec.role not in given]
     loaded = await asyncio.to_thread(load_backends, [s for s in specs if s.role in roles])
     try:
@@ -100,7 +115,7 @@ async def serving(
             for role in roles:
                 backend = backends[role]
                 backend.on_restart = metrics.restart_counter(backend.info.name)
-                batcher = _batcher(settings, metrics, backend)
+                batcher = _batcher(settings, metrics, backend, light_load)
                 await batcher.start()
                 # On the way out: readiness turns 503 at once; accepted sentences finish first.
                 batchers.push_async_callback(batcher.stop)
@@ -111,7 +126,13 @@ async def serving(
         close_all(loaded.values())
 
 
-def _batcher(settings: Settings, metrics: Metrics, backend: Backend) -> Batcher:
+def _batcher(
+    settings: Settings, metrics: Metrics, backend: Backend, light_load: Callable[[], bool]
+) -> Batcher:
+    in_loop = None
+    if isinstance(backend, BackendPool) and backend.in_server is not None:
+        copy = backend.in_server.tag_sentences
+        in_loop = InLoop(copy, backend.in_server_tokens, light_load)
     return Batcher(
         backend.tag_sentences,
         max_batch_size=settings.max_batch_size,
@@ -121,6 +142,7 @@ def _batcher(settings: Settings, metrics: Metrics, backend: Backend) -> Batcher:
         call_cost_tokens=settings.call_cost_on(backend.info.device.split(":")[0]),
         concurrency=backend.size if isinstance(backend, BackendPool) else 1,
         spill_tokens=settings.model_worker_min_tokens,
+        in_loop=in_loop,
         synchronize=backend.synchronize,
         on_batch=metrics.observe_batch,
     )

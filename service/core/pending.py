@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 #: Why a batch went to the model: it was full, its token budget was, or its time was up.
 Closure = Literal["size", "tokens", "deadline"]
+#: Tags and their probabilities for each sentence of a batch, in batch order.
+Predict = Callable[[list[list[str]]], tuple[list[list[str]], list[list[float]]]]
 
 
 class Prediction(NamedTuple):
@@ -33,6 +35,17 @@ class BatchReport:
     closed_by: Closure
     #: Model calls the batch was cut into (groups of similar length).
     calls: int = 1
+    #: Tagged on the event loop by the copy of the model in the server (light load).
+    in_loop: bool = False
+
+
+class InLoop(NamedTuple):
+    """A copy of the model in the server, for the batcher to tag a batch of at most
+    ``max_tokens`` tokens on the event loop while ``light_load()`` (nobody else to serve)."""
+
+    predict: Predict
+    max_tokens: int
+    light_load: Callable[[], bool]
 
 
 @dataclass(slots=True)

@@ -4,6 +4,11 @@ One model process computes one batch at a time on one core. With two of them, tw
 computed side by side (the batcher sends as many at once as the pool has members), which is
 what a request of many sentences needs on a machine with a core to spare
 (``NER_MODEL_WORKERS``; BENCHMARKS.md, "Where the defaults come from").
+
+A pool may also hold a copy of the model in the server process, for the light load: the
+batcher tags a lone small batch with it on the event loop, without the hop to a model process
+and back (two process wake-ups, which cost a large part of tagging one sentence on some
+machines; ``NER_MODEL_IN_SERVER_TOKENS``).
 """
 
 from __future__ import annotations
@@ -22,12 +27,24 @@ class BackendPool:
     so up to ``len(members)`` calls run at once from as many threads. The pool is alive while
     any member is (a dead member is replaced by its own backend); ``on_restart``, ``retire``
     and ``close`` reach every member.
+
+    ``in_server``: a copy of the model in this process, held (loaded, closed) with the
+    members for the batcher, which has it tag batches of at most ``in_server_tokens`` tokens
+    itself under light load; the pool's own calls never use it.
     """
 
-    def __init__(self, members: Sequence[Backend]) -> None:
+    def __init__(
+        self,
+        members: Sequence[Backend],
+        *,
+        in_server: Backend | None = None,
+        in_server_tokens: int = 0,
+    ) -> None:
         if not members:
             raise ValueError("a pool needs at least one member")
         self.members = list(members)
+        self.in_server = in_server
+        self.in_server_tokens = in_server_tokens if in_server is not None else 0
         # Last in, first out: under light load one member takes every batch, its caches warm.
         self._free: queue.LifoQueue[Backend] = queue.LifoQueue()
         for member in self.members:
@@ -35,11 +52,20 @@ class BackendPool:
         self._on_restart: Callable[[], None] | None = None
 
     @classmethod
-    def start(cls, size: int, start: Callable[[], Backend]) -> BackendPool:
-        """``size`` members, each made by ``start``, started side by side. If any fails, the
-        others are closed and the first failure is raised."""
-        with ThreadPoolExecutor(max_workers=size, thread_name_prefix="ner-pool") as threads:
+    def start(
+        cls,
+        size: int,
+        start: Callable[[], Backend],
+        in_server: Callable[[], Backend] | None = None,
+        in_server_tokens: int = 0,
+    ) -> BackendPool:
+        """``size`` members, each made by ``start``, and the copy in the server made by
+        ``in_server`` if given, started side by side. If any fails, the others are closed and
+        the first failure is raised."""
+        with ThreadPoolExecutor(max_workers=size + 1, thread_name_prefix="ner-pool") as threads:
             futures = [threads.submit(start) for _ in range(size)]
+            if in_server is not None:
+                futures.append(threads.submit(in_server))
             wait(futures)
         errors = [error for f in futures if (error := f.exception()) is not None]
         if errors:
@@ -47,7 +73,10 @@ class BackendPool:
                 if future.exception() is None:
                     future.result().close()
             raise errors[0]
-        return cls([future.result() for future in futures])
+        backends = [future.result() for future in futures]
+        if in_server is None:
+            return cls(backends)
+        return cls(backends[:-1], in_server=backends[-1], in_server_tokens=in_server_tokens)
 
     @property
     def size(self) -> int:
@@ -103,6 +132,7 @@ class BackendPool:
 
     def close(self) -> None:
         """Close the members side by side: a model process takes seconds to stop."""
-        with ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="ner-close") as threads:
-            for closing in [threads.submit(member.close) for member in self.members]:
+        backends = self.members + ([self.in_server] if self.in_server is not None else [])
+        with ThreadPoolExecutor(max_workers=len(backends), thread_name_prefix="ner-close") as pool:
+            for closing in [pool.submit(backend.close) for backend in backends]:
                 closing.result()

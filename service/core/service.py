@@ -74,6 +74,11 @@ class Service:
         models = self.models
         return not self.draining and all(r in models and models[r].up for r in self.roles)
 
+    def under_light_load(self) -> bool:
+        """At most one ``/v1/*`` request in progress: the one whose sentences are being tagged
+        (read from the batcher's worker thread)."""
+        return self.active <= 1
+
     def serving(self) -> dict[str, ServedModel]:
         """The served models, by role; raises ``not_ready`` unless every one is ready."""
         if not self.ready:

@@ -59,7 +59,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with serving(settings, service.metrics, given, roles) as served:
+        light_load = service.under_light_load
+        async with serving(settings, service.metrics, given, roles, light_load) as served:
             service.models.update(served)
             stop_metrics = service.metrics.serve_apart(settings.host, settings.metrics_port)
             try:

@@ -71,11 +71,12 @@ class StubTagger:
 
 
 def settings(**values: Any) -> Settings:
-    """Settings for tests: short waits and no forward model (no comparison) unless asked, no
-    environment needed."""
+    """Settings for tests: short waits, no forward model (no comparison), one model process
+    and no copy of the model in the server unless asked; no environment needed."""
     values.setdefault("max_wait_ms", 2)
     values.setdefault("forward_model", None)
     values.setdefault("model_workers", 1)
+    values.setdefault("model_in_server_tokens", 0)
     return Settings(**values)
 
 

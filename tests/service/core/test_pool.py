@@ -9,15 +9,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import torch
 
 from model.tagger import Tagger
 from service.core.backend import InProcessBackend, TagsAndScores
+from service.core.models import load_backend
+from service.core.pending import BatchReport, InLoop
 from service.core.pool import BackendPool
 from service.core.process import ChildProcessBackend
 from service.http.app import create_app
-from service.settings import load_settings, usable_cpus
+from service.settings import IN_SERVER_TOKENS, load_settings, usable_cpus
 from tests.service.core.batchers import running, sentence
-from tests.service.support import StubTagger, serving, settings, wait_until
+from tests.service.support import StubTagger, metric, serving, settings, wait_until
 
 
 class _Meeting(StubTagger):
@@ -164,6 +167,68 @@ def test_a_pool_that_cannot_start_closes_the_members_that_did() -> None:
     assert closed == started
 
 
+@pytest.mark.anyio
+async def test_a_lone_small_batch_under_light_load_is_tagged_on_the_event_loop(
+    stub: StubTagger,
+) -> None:
+    copy, light = StubTagger(), [True]
+    in_loop = InLoop(copy.tag_sentences, 5, lambda: light[0])
+    loop_thread = threading.current_thread().name
+    reports: list[BatchReport] = []
+    async with running(stub, reports, max_wait=0, concurrency=2, in_loop=in_loop) as batcher:
+        await batcher.submit([sentence(2), sentence(3)])  # 5 tokens: small enough
+        assert copy.threads == [loop_thread] and not stub.batches
+        await batcher.submit([sentence(6)])  # too many
+        light[0] = False  # other requests are in progress
+        await batcher.submit([sentence(1)])
+        light[0] = True
+        assert len(copy.batches) == 1 and len(stub.batches) == 2
+        assert loop_thread not in stub.threads
+        stub.gate.clear()  # a batch is out: the next small one goes to a worker too
+        out = asyncio.create_task(batcher.submit([sentence(20)]))
+        await wait_until(lambda: len(stub.batches) == 3)
+        small = asyncio.create_task(batcher.submit([sentence(1)]))
+        await wait_until(lambda: len(stub.batches) == 4)
+        stub.gate.set()
+        await asyncio.gather(out, small)
+    assert len(copy.batches) == 1
+    assert [r.in_loop for r in reports] == [True, False, False, False, False]  # as counted
+
+
+def test_the_copy_in_the_server_answers_as_the_model_processes_do(
+    tiny_model: Path, tiny_tagger: Tagger
+) -> None:
+    spec = settings(model=tiny_model, device="cpu", model_in_server_tokens=6).model_settings()
+    pool = load_backend(spec[0])
+    assert isinstance(pool, BackendPool) and pool.size == 1 and pool.in_server_tokens == 6
+    sentences = [["Mary", "Rossi", "visited", "Oslo", "."], ["Acme", "Corp", "hired", "Kofi"]]
+    try:
+        assert pool.in_server is not None
+        copy, member = pool.in_server.tag_sentences(sentences), pool.tag_sentences(sentences)
+        assert copy == member == tiny_tagger.tag_sentences(sentences)
+        process = pool.members[0]._process  # type: ignore[attr-defined]
+    finally:
+        pool.close()
+    assert not process.is_alive()
+
+
+@pytest.mark.anyio
+async def test_a_service_answers_the_same_with_and_without_the_copy_in_the_server(
+    tiny_model: Path,
+) -> None:
+    texts = ["Mary Rossi visited Oslo .", "Acme Corp hired Kofi Annan in Accra last May ."]
+    answers, in_server = {}, {}
+    for tokens in (0, 8):
+        app = create_app(settings(model=tiny_model, device="cpu", model_in_server_tokens=tokens))
+        async with serving(app) as client:
+            replies = [await client.post("/v1/tag", json={"text": t}) for t in texts]
+            exposed = (await client.get("/metrics")).text
+        answers[tokens] = [(r.status_code, r.json()["results"]) for r in replies]
+        in_server[tokens] = metric(exposed, "ner_in_server_batches_total")
+    assert in_server == {0: 0, 8: 1}  # the short text only, and only with a copy
+    assert answers[8] == answers[0]
+
+
 def test_model_processes_in_a_pool_answer_as_the_model_does(
     tiny_model: Path, tiny_tagger: Tagger
 ) -> None:
@@ -212,6 +277,19 @@ def test_workers_default_to_two_with_two_cpus_and_one_without_a_model_process(
     assert settings(model=tiny_model, model_workers=3).workers == 3
     with pytest.raises(ValueError, match="NER_MODEL_WORKERS: more than one model worker needs"):
         load_settings(model=tiny_model, model_workers=2, model_process=False)
+
+
+def test_the_copy_in_the_server_is_there_by_default_on_the_cpu_only(tiny_model: Path) -> None:
+    def tokens(**values: object) -> int:
+        return settings(model=tiny_model, model_in_server_tokens=None, **values).in_server_tokens
+
+    assert tokens(device="cpu") == IN_SERVER_TOKENS > 0
+    assert tokens(device="cpu", model_process=False) == 0
+    assert tokens(device="auto") == (0 if torch.cuda.is_available() else IN_SERVER_TOKENS)
+    served = settings(model=tiny_model, model_in_server_tokens=9).model_settings()[0]
+    assert served.in_server_tokens == 9
+    with pytest.raises(ValueError, match="NER_MODEL_IN_SERVER_TOKENS: a copy of the model in"):
+        load_settings(model=tiny_model, model_in_server_tokens=8, model_process=False)
 
 
 @pytest.mark.parametrize(
