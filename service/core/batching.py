@@ -42,15 +42,16 @@ class Batcher:
     saves more padding than the extra calls cost (:func:`length_groups`); None: never cut.
     ``synchronize`` runs in the worker thread before each clock reading (on CUDA: so that the
     compute time covers the kernels, not only their launch). ``concurrency``: batches computed
-    at once, each in a worker thread of its own (``predict`` must take that many calls side by
-    side); a batch is collected only once a worker is free, so that it takes in everything
-    that queued meanwhile. ``in_loop`` tags a small batch on the event loop, without the
-    hand-over to a worker (and its model process), when no other batch is out and the server
-    is under light load (:class:`InLoop`)."""
+    at once, each in a worker thread of its own, by ``predict`` (then taking that many calls
+    side by side), or given a list (one a model process, say; its length is the concurrency)
+    by a free one of them, the last freed first (its caches warm); a batch is collected only
+    once a worker is free, so that it takes in all that queued meanwhile. ``in_loop`` tags a
+    small batch on the event loop, without the hand-over to a worker (and its model process),
+    when no other batch is out and the server is under light load (:class:`InLoop`)."""
 
     def __init__(
         self,
-        predict: Predict,
+        predict: Predict | list[Predict],
         *,
         max_batch_size: int,
         max_batch_tokens: int,
@@ -63,11 +64,12 @@ class Batcher:
         synchronize: Callable[[], None] = lambda: None,
         on_batch: Callable[[BatchReport], None] = lambda _: None,
     ) -> None:
+        self._idle = list(predict) if isinstance(predict, list) else [predict] * concurrency
+        concurrency = len(self._idle)
         if min(max_batch_size, max_batch_tokens, max_queue, concurrency) < 1 or max_wait < 0:
             raise ValueError("batch size, tokens, queue, concurrency must be positive; wait >= 0")
         if call_cost_tokens is not None and call_cost_tokens < 0:
             raise ValueError("the cost of a model call cannot be negative")
-        self._predict = predict
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         self.max_wait = max_wait
@@ -188,37 +190,38 @@ class Batcher:
         assert self._free is not None
         while True:
             await self._free.acquire()
-            # Beside a batch that computes, another one only for enough waiting tokens: small
-            # batches cost more per sentence, and the one computing soon takes them all in.
+            # Beside a batch that computes, another only for enough tokens (small ones cost
+            # more per sentence, and the one computing soon takes them all in).
             while self._in_flight and self._waiting_tokens < self.spill_tokens:
                 self._wake.clear()
                 await self._wake.wait()
             batch, closed_by = await self._collect()
+            predict = self._idle.pop()  # the worker freed last
             self._waiting_tokens -= sum(len(item.tokens) for item in batch)
             self._in_flight += 1
             if self.concurrency == 1:  # nothing to overlap: no task of its own
-                await self._finish(batch, closed_by)
+                await self._finish(batch, closed_by, predict)
                 continue
-            task = asyncio.create_task(self._finish(batch, closed_by), name="ner-batch")
+            task = asyncio.create_task(self._finish(batch, closed_by, predict), name="ner-batch")
             self._computing.add(task)
             task.add_done_callback(self._computing.discard)
 
-    async def _finish(self, batch: list[Item], closed_by: Closure) -> None:
+    async def _finish(self, batch: list[Item], closed_by: Closure, predict: Predict) -> None:
         assert self._queue is not None and self._free is not None
         freed = False
 
         def free() -> None:
-            # Once the model is done with the batch, before its callers are answered: the
-            # next batch, woken first, goes to the model before they write their answers.
+            # Before its callers are answered: the next batch goes to the model first.
             nonlocal freed
             if not freed:
                 freed = True
                 self._in_flight -= 1
+                self._idle.append(predict)
                 self._free.release()  # type: ignore[union-attr]
                 self._wake.set()
 
         try:
-            await self._process(batch, closed_by, free)
+            await self._process(batch, closed_by, predict, free)
         except Exception as error:  # reaches every caller; the loop goes on serving
             log.exception("batch of %d sentences failed", len(batch))
             for item in batch:
@@ -237,10 +240,8 @@ class Batcher:
         if self._carry is not None:
             item, self._carry = self._carry, None
             return item
-        if timeout is None:
-            return await self._queue.get()
-        if not self._queue.empty():
-            return self._queue.get_nowait()
+        if timeout is None or not self._queue.empty():
+            return await self._queue.get()  # at once if one waits
         if timeout <= 0:
             return None
         try:
@@ -273,7 +274,7 @@ class Batcher:
         return batch, "size"
 
     async def _process(
-        self, batch: list[Item], closed_by: Closure, free: Callable[[], None]
+        self, batch: list[Item], closed_by: Closure, predict: Predict, free: Callable[[], None]
     ) -> None:
         live = [item for item in batch if not item.future.done()]  # callers that left: skip
         if not live:
@@ -294,7 +295,7 @@ class Batcher:
                 predictions, compute = self._compute(sentences, groups, in_loop.predict)
             else:
                 predictions, compute = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self._compute, sentences, groups, self._predict
+                    self._executor, self._compute, sentences, groups, predict
                 )
         finally:
             free()

@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from model.artifact import ArtifactError
 from service.core.backend import Backend, InProcessBackend
 from service.core.batching import Batcher
-from service.core.pending import InLoop
+from service.core.pending import InLoop, Predict
 from service.core.pool import BackendPool
 from service.core.process import ChildProcessBackend
 from service.core.service import ServedModel
@@ -119,7 +119,8 @@ async def serving(
                 await batcher.start()
                 # On the way out: readiness turns 503 at once; accepted sentences finish first.
                 batchers.push_async_callback(batcher.stop)
-                served[role] = ServedModel(backend, batcher)
+                workers = backend.members if isinstance(backend, BackendPool) else ()
+                served[role] = ServedModel(backend, batcher, workers)
             _announce(metrics, served)
             yield served
     finally:
@@ -129,21 +130,26 @@ async def serving(
 def _batcher(
     settings: Settings, metrics: Metrics, backend: Backend, light_load: Callable[[], bool]
 ) -> Batcher:
-    in_loop = None
-    if isinstance(backend, BackendPool) and backend.in_server is not None:
-        copy = backend.in_server.tag_sentences
-        in_loop = InLoop(copy, backend.in_server_tokens, light_load)
+    predict: Predict | list[Predict] = backend.tag_sentences
+    synchronize, in_loop = backend.synchronize, None
+    if isinstance(backend, BackendPool):  # the batcher picks the free model process itself
+        predict = [member.tag_sentences for member in backend.members]
+        # Nothing to wait for, as for any model process (its answer comes once the tags are
+        # on the host); the members' own, so that no code of the pool's runs for a batch.
+        synchronize = backend.members[0].synchronize
+        if backend.in_server is not None:
+            copy = backend.in_server.tag_sentences
+            in_loop = InLoop(copy, backend.in_server_tokens, light_load)
     return Batcher(
-        backend.tag_sentences,
+        predict,
         max_batch_size=settings.max_batch_size,
         max_batch_tokens=settings.max_batch_tokens,
         max_wait=settings.max_wait_s,
         max_queue=settings.max_queue,
         call_cost_tokens=settings.call_cost_on(backend.info.device.split(":")[0]),
-        concurrency=backend.size if isinstance(backend, BackendPool) else 1,
         spill_tokens=settings.model_worker_min_tokens,
         in_loop=in_loop,
-        synchronize=backend.synchronize,
+        synchronize=synchronize,
         on_batch=metrics.observe_batch,
     )
 

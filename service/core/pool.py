@@ -1,7 +1,8 @@
 """Several copies of one model, each in a process of its own: :class:`BackendPool`.
 
 One model process computes one batch at a time on one core. With two of them, two batches are
-computed side by side (the batcher sends as many at once as the pool has members), which is
+computed side by side (the batcher, given each member's ``tag_sentences``, hands each batch a
+free one itself, so that none of the pool's code runs for a batch), which is
 what a request of many sentences needs on a machine with a core to spare
 (``NER_MODEL_WORKERS``; BENCHMARKS.md, "Where the defaults come from").
 
@@ -43,6 +44,7 @@ class BackendPool:
         if not members:
             raise ValueError("a pool needs at least one member")
         self.members = list(members)
+        self.info: ModelInfo = self.members[0].info
         self.in_server = in_server
         self.in_server_tokens = in_server_tokens if in_server is not None else 0
         # Last in, first out: under light load one member takes every batch, its caches warm.
@@ -82,10 +84,6 @@ class BackendPool:
     def size(self) -> int:
         """How many calls can run at once."""
         return len(self.members)
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.members[0].info
 
     @property
     def alive(self) -> bool:

@@ -33,16 +33,18 @@ _T = TypeVar("_T")
 
 
 class ServedModel(NamedTuple):
-    """A model being served: its backend and the batcher in front of it."""
+    """A model being served: its backend, the batcher in front of it, and the backends that
+    the batcher hands its batches to, when not the backend itself (a pool's model processes)."""
 
     backend: Backend
     batcher: Batcher
+    workers: Sequence[Backend] = ()
 
     @property
     def up(self) -> bool:
-        """Whether its batcher runs and the backend can take a batch (a child process that
+        """Whether its batcher runs and some worker can take a batch (a child process that
         died is down until its replacement has loaded the model)."""
-        return self.backend.alive and self.batcher.running
+        return self.batcher.running and any(w.alive for w in self.workers or [self.backend])
 
 
 @dataclass

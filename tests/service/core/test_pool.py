@@ -13,6 +13,7 @@ import torch
 
 from model.tagger import Tagger
 from service.core.backend import InProcessBackend, TagsAndScores
+from service.core.batching import Batcher
 from service.core.models import load_backend
 from service.core.pending import BatchReport, InLoop
 from service.core.pool import BackendPool
@@ -106,6 +107,34 @@ async def test_with_one_batch_computing_a_small_one_goes_once_it_is_back(
         async with asyncio.timeout(10):
             await asyncio.gather(first, second, third)
     assert [len(b) for b in stub.batches] == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_a_batcher_of_several_workers_hands_a_batch_to_the_one_freed_last() -> None:
+    stubs = [StubTagger(), StubTagger()]
+    batcher = Batcher(
+        [s.tag_sentences for s in stubs],
+        max_batch_size=1,
+        max_batch_tokens=100,
+        max_wait=0,
+        max_queue=10,
+    )
+    assert batcher.concurrency == 2
+    await batcher.start()
+    try:
+        for n in range(1, 4):  # one at a time: the same worker each time
+            await batcher.submit([sentence(n)])
+        assert sorted(len(s.batches) for s in stubs) == [0, 3]
+        busy = next(s for s in stubs if s.batches)
+        busy.gate.clear()  # held: the next batch goes to the other worker
+        held = asyncio.create_task(batcher.submit([sentence(4)]))
+        await wait_until(lambda: len(busy.batches) == 4)
+        await batcher.submit([sentence(5)])
+        assert [len(s.batches) for s in stubs if s is not busy] == [1]
+        busy.gate.set()
+        await held
+    finally:
+        await batcher.stop()
 
 
 def test_the_pool_hands_each_call_a_member_of_its_own_and_reuses_the_last_one() -> None:

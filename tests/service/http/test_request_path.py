@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from service.core.process import ChildProcessBackend
+from service.core.models import load_backend
 from service.http.app import create_app
 from tests.service.support import settings, uvicorn_thread
 
@@ -49,11 +49,13 @@ def project_files(files: set[str]) -> list[str]:
 
 
 def test_a_tag_request_crosses_at_most_ten_files(tiny_model: Path) -> None:
-    # The default backend, started as `bigru-ner serve` starts it: the model in a child
-    # process of its own (not profiled: not the server).
-    backend = ChildProcessBackend.start(tiny_model, "cpu", threads=1)
+    # The default backend on two CPUs, started as `bigru-ner serve` starts it: two model
+    # processes (not profiled: not the server), without the copy of the model in the server
+    # that tags under light load only.
+    spec = settings(model=tiny_model, device="cpu", model_workers=2).model_settings()[0]
+    backend = load_backend(spec)
     try:
-        app = create_app(settings(model=tiny_model, device="cpu"), backend)
+        app = create_app(settings(model=tiny_model, device="cpu", model_workers=2), backend)
         with files_running() as (recording, files), uvicorn_thread(app) as url:
             with httpx.Client(base_url=url, timeout=60) as client:
                 client.post("/v1/tag", json={"text": "Warm up."})  # first-call imports
