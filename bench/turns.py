@@ -72,7 +72,7 @@ def main() -> None:
                 print(f"round {round_ + 1} {name}: {json.dumps(run)}", flush=True)
     print(f"{machine()}; {args.connections} connections x {args.per_request} sentences")
     for name, results in runs.items():
-        medians = {k: statistics.median(r[k] for r in results) for k in results[0]}
+        medians = {k: round(statistics.median(r[k] for r in results), 2) for k in results[0]}
         print(f"median of {len(results)} {name}: {json.dumps(medians)}")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1) + "\n")
