@@ -8,7 +8,9 @@ section, the ratios and the targets, and writes everything to JSON:
 2. ``inprocess``: raw text to entities in one process against spaCy's small English pipeline
    (bench/inprocess.py);
 3. and 4. ``http``: the service batched and unbatched, LitServe and a plain FastAPI endpoint
-   under the same wrk load (bench/http_load.py).
+   under the same wrk load (bench/http_load.py), one server after another; then the service
+   and plain FastAPI at one connection again, started together and driven in turns
+   (bench/turns.py), since the machine's speed may change in the minutes between their runs.
 
     python -m bench.peers --data ../shared/data/conll2003/test.txt
 
@@ -47,6 +49,7 @@ from bench.inprocess import measure as measure_inprocess
 from bench.loadgen import Load, detokenize, machine, write_bodies, wrk_version
 from bench.model_speed import measure as measure_model
 from bench.report import print_report, ratios, targets
+from bench.turns import in_turns, medians
 from model.data import read_conll
 from model.tagger import Tagger
 
@@ -128,12 +131,28 @@ def _http(sentences: list[list[str]], args: argparse.Namespace) -> dict[str, Any
         results: list[HttpResult] = []
         for server in servers:
             results += run_server(server, workloads, load)
+        turns = _one_connection_in_turns(servers, single, args)
     return {
         "http": [asdict(r) for r in results],
+        "one_connection_in_turns": turns,
         "service_env": env,
         "litserve_tuning": tuning,
         "wrk": wrk_version(),
     }
+
+
+def _one_connection_in_turns(
+    servers: list[Server], bodies: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One connection to the service and to plain FastAPI, started together and driven in
+    turns (``--turns`` rounds of ``--turn-seconds`` each), so that a change in the machine's
+    speed over the minutes between their runs above reaches both alike."""
+    pair = [s for s in servers if s.name in {"service batched", "plain fastapi"}]
+    if len(pair) != 2 or 1 not in args.connections or args.turns < 1:
+        return {}
+    load = Load(1, args.turn_seconds, args.warmup, args.wrk_threads)
+    runs = in_turns(pair, bodies, load, args.turns, echo=False)
+    return {"runs": runs, "medians": {name: medians(r) for name, r in runs.items()}}
 
 
 def _tune_litserve(
@@ -213,6 +232,8 @@ def _parser() -> argparse.ArgumentParser:
         help="LitServe max_batch_size:batch_timeout_s to try (one: no tuning)",
     )
     add("--tune-duration", type=float, default=8.0, help="seconds per LitServe setting tried")
+    add("--turns", type=int, default=5, help="rounds of 1 x 1, service and FastAPI in turns")
+    add("--turn-seconds", type=float, default=5.0, help="measured seconds a turn")
     add("--json", type=Path, default=RESULTS)
     return parser
 

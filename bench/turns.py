@@ -17,6 +17,7 @@ import argparse
 import json
 import statistics
 import tempfile
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -34,6 +35,41 @@ def parse_server(spec: str) -> Server:
     return service(name, env)
 
 
+def in_turns(
+    servers: Sequence[Server], bodies: Path, load: Load, rounds: int, echo: bool = True
+) -> dict[str, list[dict[str, float]]]:
+    """Start ``servers`` together, then drive each once a round with ``load`` (a warm-up and a
+    measured wrk run each time); each server's runs, in round order."""
+    runs: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
+    with ExitStack() as started:
+        urls = {}
+        for server in servers:
+            port = free_port()
+            urls[server.name] = f"http://127.0.0.1:{port}"
+            started.enter_context(
+                serving(server.argv(port), urls[server.name] + server.ready_path, server.env)
+            )
+        for round_ in range(rounds):
+            for name, url in urls.items():
+                load.drive(url, bodies, load.warmup)
+                report = load.drive(url, bodies, load.duration)
+                run = {
+                    "words_per_s": round(report.words_per_s, 1),
+                    "p50_ms": round(report.latency_us["p50"] / 1000, 2),
+                    "p99_ms": round(report.latency_us["p99"] / 1000, 2),
+                    "errors": sum(report.errors.values()),
+                }
+                runs[name].append(run)
+                if echo:
+                    print(f"round {round_ + 1} {name}: {json.dumps(run)}", flush=True)
+    return runs
+
+
+def medians(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The median of each figure over a server's runs."""
+    return {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="CoNLL file of the sentences")
@@ -48,32 +84,12 @@ def main() -> None:
 
     sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
     load = Load(args.connections, args.seconds, args.warmup)
-    runs: dict[str, list[dict[str, float]]] = {s.name: [] for s in args.server}
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as servers:
+    with tempfile.TemporaryDirectory() as tmp:
         bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, args.per_request)
-        urls = {}
-        for server in args.server:
-            port = free_port()
-            urls[server.name] = f"http://127.0.0.1:{port}"
-            servers.enter_context(
-                serving(server.argv(port), urls[server.name] + server.ready_path, server.env)
-            )
-        for round_ in range(args.rounds):
-            for name, url in urls.items():
-                load.drive(url, bodies, args.warmup)
-                report = load.drive(url, bodies, args.seconds)
-                run = {
-                    "words_per_s": round(report.words_per_s, 1),
-                    "p50_ms": report.ms("p50"),
-                    "p99_ms": report.ms("p99"),
-                    "errors": sum(report.errors.values()),
-                }
-                runs[name].append(run)
-                print(f"round {round_ + 1} {name}: {json.dumps(run)}", flush=True)
+        runs = in_turns(args.server, bodies, load, args.rounds)
     print(f"{machine()}; {args.connections} connections x {args.per_request} sentences")
     for name, results in runs.items():
-        medians = {k: round(statistics.median(r[k] for r in results), 2) for k in results[0]}
-        print(f"median of {len(results)} {name}: {json.dumps(medians)}")
+        print(f"median of {len(results)} {name}: {json.dumps(medians(results))}")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1) + "\n")
 
