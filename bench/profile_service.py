@@ -42,6 +42,8 @@ def top_frames(raw: Path, count: int) -> tuple[int, list[tuple[str, int]], list[
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
+        if not samples.isdigit():  # a blank line (a process with no samples writes one)
+            continue
         total += int(samples)
         frames = [f.split(" (")[0] + _where(f) for f in stack.split(";")]
         for frame in set(frames):
