@@ -49,8 +49,9 @@ class ModelSettings:
     child_process: bool
     #: Model processes computing batches side by side (with ``child_process`` only).
     workers: int = 1
-    #: Batches of at most this many tokens, sent while no model process computes, tagged by a
-    #: copy of the model in the server process (with ``child_process`` only; 0: none).
+    #: Batches of at most this many tokens, sent while they are the only request in progress
+    #: and no other batch is out, are tagged by a copy of the model in the server process
+    #: (with ``child_process`` only; 0: none).
     in_server_tokens: int = 0
 
     @property
@@ -181,12 +182,13 @@ class Settings(BaseSettings):
     to finish (small batches cost more per sentence); 0 sends every batch at once."""
 
     model_in_server_tokens: int | None = Field(None, ge=0)
-    """A batch of at most this many tokens, sent while no model process computes (the light
-    load), is tagged by a copy of the served model in the server process instead: it saves the
-    hop to a model process and back, which on some machines costs more than tagging one
-    sentence. The copy takes about 115 MB more memory; 0: none, every batch goes to a model
-    process. Unset: 64 on the CPU with ``model_process``; 0 on CUDA (the copy would compute on
-    the CPU) and without ``model_process`` (the model is in the server already)."""
+    """A batch of at most this many tokens, sent while its request is the only ``/v1/*`` one in
+    progress and no other batch is out (the light load), is tagged by a copy of the served
+    model in the server process, on its event loop, instead: it saves the hop to a model
+    process and back, which on some machines costs more than tagging one sentence. The copy
+    takes about 115 MB more memory; 0: none, every batch goes to a model process. Unset: 64
+    on the CPU with ``model_process``; 0 on CUDA (the copy would compute on the CPU) and
+    without ``model_process`` (the model is in the server already)."""
 
     access_log: bool = False
     """Log every request (uvicorn's access log); off by default, ``/metrics`` counts them."""

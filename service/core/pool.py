@@ -81,11 +81,6 @@ class BackendPool:
         return cls(backends[:-1], in_server=backends[-1], in_server_tokens=in_server_tokens)
 
     @property
-    def size(self) -> int:
-        """How many calls can run at once."""
-        return len(self.members)
-
-    @property
     def alive(self) -> bool:
         """Whether some member can take a batch."""
         return any(member.alive for member in self.members)

@@ -44,7 +44,7 @@ class ServedModel(NamedTuple):
     def up(self) -> bool:
         """Whether its batcher runs and some worker can take a batch (a child process that
         died is down until its replacement has loaded the model)."""
-        return self.batcher.running and any(w.alive for w in self.workers or [self.backend])
+        return self.batcher.running and any(w.alive for w in self.workers or (self.backend,))
 
 
 @dataclass

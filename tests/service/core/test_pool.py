@@ -229,7 +229,7 @@ def test_the_copy_in_the_server_answers_as_the_model_processes_do(
 ) -> None:
     spec = settings(model=tiny_model, device="cpu", model_in_server_tokens=6).model_settings()
     pool = load_backend(spec[0])
-    assert isinstance(pool, BackendPool) and pool.size == 1 and pool.in_server_tokens == 6
+    assert isinstance(pool, BackendPool) and len(pool.members) == 1 and pool.in_server_tokens == 6
     sentences = [["Mary", "Rossi", "visited", "Oslo", "."], ["Acme", "Corp", "hired", "Kofi"]]
     try:
         assert pool.in_server is not None
@@ -292,7 +292,7 @@ async def test_a_service_with_two_model_workers_runs_two_processes_and_ends_them
             backend = app.state.service.models["tag"].backend
             replies = await asyncio.gather(*(client.post("/v1/tag", json=t) for t in texts))
         answers[workers] = [(r.status_code, r.json()["results"]) for r in replies]
-    assert isinstance(backend, BackendPool) and backend.size == 2
+    assert isinstance(backend, BackendPool) and len(backend.members) == 2
     children = [m._process for m in backend.members]  # type: ignore[attr-defined]
     assert len({c.pid for c in children}) == 2 and not any(c.is_alive() for c in children)
     assert answers[2] == answers[1]
