@@ -10,7 +10,8 @@ section, the ratios and the targets, and writes everything to JSON:
 3. and 4. ``http``: the service batched and unbatched, LitServe and a plain FastAPI endpoint
    under the same wrk load (bench/http_load.py), one server after another; then the service
    and plain FastAPI at one connection again, started together and driven in turns
-   (bench/turns.py), since the machine's speed may change in the minutes between their runs.
+   (bench/turns.py), since the machine's speed may change in the minutes between their runs;
+   that target is read round by round.
 
     python -m bench.peers --data ../shared/data/conll2003/test.txt
 
@@ -232,8 +233,8 @@ def _parser() -> argparse.ArgumentParser:
         help="LitServe max_batch_size:batch_timeout_s to try (one: no tuning)",
     )
     add("--tune-duration", type=float, default=8.0, help="seconds per LitServe setting tried")
-    add("--turns", type=int, default=5, help="rounds of 1 x 1, service and FastAPI in turns")
-    add("--turn-seconds", type=float, default=5.0, help="measured seconds a turn")
+    add("--turns", type=int, default=9, help="rounds of 1 x 1, service and FastAPI in turns")
+    add("--turn-seconds", type=float, default=3.0, help="measured seconds a turn")
     add("--json", type=Path, default=RESULTS)
     return parser
 

@@ -3,8 +3,10 @@ changes on the machine over minutes (other guests of the host, its clock) reache
 
 Each ``--server`` is ``fastapi`` (the plain FastAPI peer of bench/peers.py) or a name for the
 service followed by its settings, e.g. ``copy:NER_MODEL_IN_SERVER_TOKENS=64``. Every round
-drives each server once with the same load (one wrk run after a short warm-up); the servers
-not driven sit idle. Prints each run and, per server, the median of the rounds::
+drives each server once with the same load (one wrk run after a short warm-up), in reverse
+order every other round; the servers not driven sit idle. Prints each run, per server the
+median of the rounds, and for each server after the first the median of its ratios to the
+first, round by round (:func:`paired_ratio`)::
 
     python -m bench.turns --data ../shared/data/conll2003/test.txt --connections 1 \\
         --server fastapi --server copy:NER_MODEL_IN_SERVER_TOKENS=64 \\
@@ -21,9 +23,13 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench.cpu_share import children, cpu_seconds
 from bench.http_load import Server, plain_fastapi, service
 from bench.loadgen import Load, free_port, machine, serving, write_bodies
 from model.data import read_conll
+
+#: The figures :func:`main` compares round by round.
+PAIRED = ("words_per_s", "p50_ms", "p99_ms", "cpu_us_per_request")
 
 
 def parse_server(spec: str) -> Server:
@@ -42,27 +48,48 @@ def in_turns(
     measured wrk run each time); each server's runs, in round order."""
     runs: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
     with ExitStack() as started:
-        urls = {}
+        urls, pids = {}, {}
         for server in servers:
             port = free_port()
             urls[server.name] = f"http://127.0.0.1:{port}"
-            started.enter_context(
+            pids[server.name] = started.enter_context(
                 serving(server.argv(port), urls[server.name] + server.ready_path, server.env)
             )
         for round_ in range(rounds):
-            for name, url in urls.items():
+            # Every other round in reverse: a server driven first in one round goes last in
+            # the next, so that what changes within a round does not favour one of them.
+            order = list(urls.items())[:: -1 if round_ % 2 else 1]
+            for name, url in order:
                 load.drive(url, bodies, load.warmup)
+                before = _cpu(pids[name])
                 report = load.drive(url, bodies, load.duration)
+                cpu = _cpu(pids[name]) - before
                 run = {
                     "words_per_s": round(report.words_per_s, 1),
                     "p50_ms": round(report.latency_us["p50"] / 1000, 2),
                     "p99_ms": round(report.latency_us["p99"] / 1000, 2),
                     "errors": sum(report.errors.values()),
+                    # The server's processes (model processes included) per request answered.
+                    "cpu_us_per_request": round(1e6 * cpu / max(report.requests, 1)),
                 }
                 runs[name].append(run)
                 if echo:
                     print(f"round {round_ + 1} {name}: {json.dumps(run)}", flush=True)
     return runs
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds so far of a server and its children (model processes, workers)."""
+    return sum(cpu_seconds(p) for p in [pid, *children(pid)])
+
+
+def paired_ratio(
+    runs: dict[str, list[dict[str, float]]], ours: str, theirs: str, key: str = "p50_ms"
+) -> float:
+    """The median over rounds of ``ours``'s ``key`` over ``theirs``'s in the same round: a
+    round's two runs are minutes closer than two medians' runs, and share the machine's pace."""
+    pairs = zip(runs[ours], runs[theirs], strict=True)
+    return statistics.median(a[key] / b[key] for a, b in pairs)
 
 
 def medians(runs: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -90,6 +117,10 @@ def main() -> None:
     print(f"{machine()}; {args.connections} connections x {args.per_request} sentences")
     for name, results in runs.items():
         print(f"median of {len(results)} {name}: {json.dumps(medians(results))}")
+    first, *others = runs
+    for name in others:
+        ratios = {k: round(paired_ratio(runs, name, first, k), 3) for k in PAIRED}
+        print(f"{name} / {first}, median of the rounds' ratios: {json.dumps(ratios)}")
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1) + "\n")
 

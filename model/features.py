@@ -113,7 +113,8 @@ def predict(
     Sentences are sorted by length into batches so padding stays small, and results come
     back in input order. Tags are IOB2 (``vocab.output_tags``), see :func:`given_out`.
     """
-    network.eval()
+    if network.training:  # eval() walks every module: a few % of a one-sentence call
+        network.eval()
     tags: list[list[str]] = [[] for _ in sentences]
     scores: list[list[float]] = [[] for _ in sentences]
     order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))

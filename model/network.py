@@ -243,9 +243,14 @@ class TaggerNetwork(nn.Module):
             parts.append(self._lexicon_features(batch))
         x = torch.cat(parts, dim=-1)  # (B, T, E)
         x = self.dropout(x)
+        if not self.training and int(batch.lengths.min()) == x.size(1):
+            # No padding (one sentence alone, or all of a length): nothing to pack, and the GRU
+            # then projects every step's input in one product instead of one a step.
+            out, _ = self.gru(x)
+            emissions: torch.Tensor = self.project(out)
+            return emissions
         packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.gru(packed)
-        emissions: torch.Tensor
         if self.training:  # locked dropout draws its masks per sentence: (B, T, H) it needs
             h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
             emissions = self.project(self.dropout(h))  # (B, T, K)

@@ -176,10 +176,12 @@ class Settings(BaseSettings):
     process may use at least two CPUs (its affinity and its cgroup's CPU quota), else one;
     one on CUDA, where a batch is not computed by the CPU."""
 
-    model_worker_min_tokens: int = Field(2000, ge=0)
+    model_worker_min_tokens: int = Field(400, ge=0)
     """With ``model_workers`` above 1: while one batch computes, another one goes to a free
     model process only once at least this many tokens wait, else they wait for the busy one
-    to finish (small batches cost more per sentence); 0 sends every batch at once."""
+    to finish (small batches cost more per sentence); 0 sends every batch at once. 400: at
+    64 and 256 one-sentence connections ahead of 2,000 on a 2-CPU machine, level at 32
+    sentences a request (BENCHMARKS.md, "Where the defaults come from")."""
 
     model_in_server_tokens: int | None = Field(None, ge=0)
     """A batch of at most this many tokens, sent while its request is the only ``/v1/*`` one in

@@ -24,9 +24,11 @@ def _report(ours: list[float], theirs: list[float]) -> dict[str, Any]:
     [
         ([1.6, 9.0, 1.5], [1.7, 1.8, 1.6], 0.94, True),  # one slow round does not decide
         ([2.0, 1.9, 2.1], [1.9, 1.8, 2.0], 1.05, False),
+        # Two rounds of three ahead; the medians (2.0 and 1.9) would say behind.
+        ([1.0, 3.0, 2.0], [1.1, 3.3, 1.9], 0.91, True),
     ],
 )
-def test_the_one_connection_target_compares_the_medians_of_the_turns(
+def test_the_one_connection_target_compares_the_turns_round_by_round(
     ours: list[float], theirs: list[float], value: float, met: bool
 ) -> None:
     [row] = targets(_report(ours, theirs))

@@ -151,6 +151,18 @@ def test_packed_scoring_in_inference_equals_padded_scoring_in_training() -> None
     assert torch.allclose(trained[batch.mask], inferred[batch.mask], atol=1e-6)
 
 
+def test_a_batch_without_padding_scores_as_a_padded_one() -> None:
+    network, vocab = small_network(dropout=0.0)
+    even = [["Paris", "the", "."], ["the", "the", "Paris"]]
+    network.eval()
+    with torch.inference_mode():  # without padding the GRU runs unpacked
+        alone = network(encode(even[:1], vocab, 32))
+        both = network(encode(even, vocab, 32))
+        padded = network(encode([*even, ["the", "Paris", "the", "."]], vocab, 32))
+    assert torch.allclose(both, padded[:2, :3], atol=1e-6)
+    assert torch.allclose(alone, padded[:1, :3], atol=1e-6)
+
+
 def test_training_with_locked_dropout_takes_a_step() -> None:
     network, vocab = small_network(dropout=0.5, locked_dropout=True)
     batch = encode([["Paris", "the", "."], ["the"]], vocab, 32)
