@@ -53,6 +53,8 @@ class ModelSettings:
     #: and no other batch is out, are tagged by a copy of the model in the server process
     #: (with ``child_process`` only; 0: none).
     in_server_tokens: int = 0
+    #: Added to the niceness of its model processes (with ``child_process`` only).
+    nice: int = 0
 
     @property
     def forward_only(self) -> bool:
@@ -183,6 +185,14 @@ class Settings(BaseSettings):
     64 and 256 one-sentence connections ahead of 2,000 on a 2-CPU machine, level at 32
     sentences a request (BENCHMARKS.md, "Where the defaults come from")."""
 
+    model_nice: int = Field(5, ge=0, le=19)
+    """Added to the niceness of the model processes (their scheduling priority, lower for a
+    higher number): when more threads want to run than there are CPUs, the server's event
+    loop, which every request crosses twice and which refuses what does not fit, gets more of
+    them than the model processes. 5: on a 2-CPU machine 8% more words/s at 64 one-sentence
+    connections, refusals under overload 2.0 ms p50 against 7.2, 2% fewer words/s at 32
+    sentences a request (BENCHMARKS.md, "Where the defaults come from"); 0: equal."""
+
     model_in_server_tokens: int | None = Field(None, ge=0)
     """A batch of at most this many tokens, sent while its request is the only ``/v1/*`` one in
     progress and no other batch is out (the light load), is tagged by a copy of the served
@@ -294,6 +304,7 @@ class Settings(BaseSettings):
                 self.model_process,
                 self.workers if role == TAG else 1,
                 self.in_server_tokens if role == TAG else 0,
+                self.model_nice,
             )
             for role, path, field in models
         ]

@@ -53,7 +53,7 @@ def load_backend(spec: ModelSettings) -> Backend:
 
 
 def _child(spec: ModelSettings) -> ChildProcessBackend:
-    return ChildProcessBackend.start(spec.path, spec.device, spec.torch_threads)
+    return ChildProcessBackend.start(spec.path, spec.device, spec.torch_threads, spec.nice)
 
 
 def _in_process(spec: ModelSettings, device: str) -> InProcessBackend:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -82,13 +83,13 @@ class ChildProcessBackend:
         threading.Thread(target=self._watch, name="ner-model-watch", daemon=True).start()
 
     @classmethod
-    def start(cls, model: Path, device: str, threads: int) -> ChildProcessBackend:
+    def start(cls, model: Path, device: str, threads: int, nice: int = 0) -> ChildProcessBackend:
         """Start the child and wait until it has loaded ``model`` on ``device``.
 
         Raises :class:`model.artifact.ArtifactError` (with the child's message) for a bad
         model directory, :class:`ModelProcessError` for anything else that stops it.
         """
-        spec = _Spec(model, device, threads)
+        spec = _Spec(model, device, threads, nice)
         return cls(spec, *_launch(spec))
 
     @property
@@ -230,6 +231,8 @@ class _Spec(NamedTuple):
     model: Path
     device: str
     threads: int
+    #: Added to the child's niceness (Linux): its priority against the server's event loop.
+    nice: int = 0
 
 
 def ended(exitcode: int | None) -> str:
@@ -250,7 +253,7 @@ def _launch(spec: _Spec) -> tuple[multiprocessing.process.BaseProcess, Connectio
     ours, theirs = context.Pipe()
     process = context.Process(
         target=_serve,
-        args=(theirs, str(spec.model), spec.device, spec.threads),
+        args=(theirs, str(spec.model), spec.device, spec.threads, spec.nice),
         name="ner-model",
         daemon=True,  # never outlives the server, however that ends
     )
@@ -297,7 +300,7 @@ def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> Non
         process.join()
 
 
-def _serve(conn: Connection, model: str, device: str, threads: int) -> None:
+def _serve(conn: Connection, model: str, device: str, threads: int, nice: int = 0) -> None:
     """The child: load the model, then answer batches until told to stop or orphaned."""
     # Ctrl+C, or a stop signal sent to the process group (`kill -TERM -PGID`, what a shell or
     # `make` passes on), reaches us too: the server drains its requests through us first, then
@@ -305,6 +308,8 @@ def _serve(conn: Connection, model: str, device: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     torch.set_num_threads(threads)
+    if nice:
+        os.nice(nice)
     try:
         from model.device import resolve_device
         from model.tagger import Tagger

@@ -18,12 +18,14 @@ def test_values_come_from_ner_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("NER_DEVICE", " CPU ")
     monkeypatch.setenv("NER_MODEL", str(tmp_path))
     monkeypatch.setenv("NER_MAX_CLIENT_INFLIGHT", "4")
+    monkeypatch.setenv("NER_MODEL_NICE", "7")
     settings = load_settings()
     assert settings.max_batch_size == 1
     assert settings.max_wait_s == 0.0025
     assert settings.device == "cpu"
     assert settings.model == tmp_path
     assert settings.max_client_inflight == 4
+    assert {spec.nice for spec in settings.model_settings()} == {7}
 
 
 def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,6 +51,7 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ("NER_SHUTDOWN_GRACE_S", "-1"),
         ("NER_METRICS_ENABLED", "maybe"),
         ("NER_METRICS_PORT", "70000"),
+        ("NER_MODEL_NICE", "20"),
     ],
 )
 def test_a_bad_value_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

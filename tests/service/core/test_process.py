@@ -35,6 +35,19 @@ def test_a_bad_model_directory_is_an_artifact_error(tmp_path: Path) -> None:
         ChildProcessBackend.start(tmp_path, "cpu", threads=1)
 
 
+def test_the_child_runs_at_the_niceness_asked_above_the_server(tiny_model: Path) -> None:
+    started = ChildProcessBackend.start(tiny_model, "cpu", threads=1, nice=3)
+    try:
+        child = started._process.pid
+        assert child is not None
+        server = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, child) == min(server + 3, 19)
+        tags, _ = started.tag_sentences([["Oslo", "."]])
+        assert [len(t) for t in tags] == [2]
+    finally:
+        started.close()
+
+
 def test_close_ends_the_child(tiny_model: Path) -> None:
     started = ChildProcessBackend.start(tiny_model, "cpu", threads=1)
     child = started._process
