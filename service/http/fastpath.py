@@ -4,13 +4,14 @@ Most of the event loop's time per request went to the framework around the route
 solving the route's dependencies, reading the body as a parameter (BENCHMARKS.md, "Serving
 speed v2"). :class:`TagFastPath` sits inside the edge's middleware (request ID, metrics, the
 guard, the body limit all still apply) and answers the common case itself: a JSON body that
-is a valid :class:`TagRequest`, a service that is ready. It parses and validates the body as
-FastAPI does (``json.loads``, then the model) and calls the same use case and encoder as the
-route, so the answer is the route's, byte for byte.
+is a valid :class:`TagRequest`. It parses and validates the body as FastAPI does
+(``json.loads``, then the model) and calls the same use case and encoder as the route, so the
+answer is the route's, byte for byte, a service that is not ready refusing it as the route's
+dependency does (``Service.serving``, the same 503).
 
 Anything else goes to the app as it came, the body replayed: another path or method, another
-content type, a body that is not JSON or not a valid request, a service that is not ready. Every
-refusal of those is the route's own, and the route stays what the OpenAPI schema describes.
+content type, a body that is not JSON or not a valid request. Every refusal of those is the
+route's own, and the route stays what the OpenAPI schema describes.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class TagFastPath:
             await error_response(self.service.metrics, refused.error)(scope, receive, send)
             return
         request = None if ended is not None else _valid(body)
-        if request is None or not self.service.ready:
+        if request is None:
             await self.app(scope, _replay(body, ended, receive), send)
             return
         client = scope["client"][0] if scope.get("client") else "unknown"

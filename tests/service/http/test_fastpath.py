@@ -80,6 +80,25 @@ async def test_answers_and_refusals_are_the_routes_own(
     }
 
 
+async def test_a_service_that_is_not_ready_refuses_as_the_route_does(
+    tiny_tagger: Tagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = []
+    for fast in (False, True):
+        if not fast:
+            monkeypatch.setattr(fastpath, "_plain_tag_request", lambda scope: False)
+        app = create_app(settings(), tiny_tagger)
+        async with serving(app) as client:
+            monkeypatch.setattr(type(app.state.service), "ready", property(lambda self: False))
+            answer = await client.post("/v1/tag", json={"text": "Mary Rossi visited Oslo ."})
+            exposed = (await client.get("/metrics")).text
+        monkeypatch.undo()
+        kept = {k: v for k, v in answer.headers.items() if k != "x-request-id"}
+        answers.append((answer.status_code, kept, answer.content, _rejections(exposed)))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 503 and "retry-after" in answers[0][1]
+
+
 async def test_plain_requests_never_reach_the_route(
     tiny_tagger: Tagger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
