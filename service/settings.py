@@ -25,6 +25,8 @@ _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 CPU_CALL_COST_TOKENS = 1000
 #: The default of ``NER_MODEL_IN_SERVER_TOKENS`` on the CPU.
 IN_SERVER_TOKENS = 64
+#: The default of ``NER_MODEL_NICE`` with model processes.
+MODEL_NICE = 5
 
 
 #: The role of the model that answers ``/v1/tag`` (and is ``/v1/compare``'s bidirectional side).
@@ -185,13 +187,14 @@ class Settings(BaseSettings):
     64 and 256 one-sentence connections ahead of 2,000 on a 2-CPU machine, level at 32
     sentences a request (BENCHMARKS.md, "Where the defaults come from")."""
 
-    model_nice: int = Field(5, ge=0, le=19)
+    model_nice: int | None = Field(None, ge=0, le=19)
     """Added to the niceness of the model processes (their scheduling priority, lower for a
     higher number): when more threads want to run than there are CPUs, the server's event
     loop, which every request crosses twice and which refuses what does not fit, gets more of
-    them than the model processes. 5: on a 2-CPU machine 8% more words/s at 64 one-sentence
-    connections, refusals under overload 2.0 ms p50 against 7.2, 2% fewer words/s at 32
-    sentences a request (BENCHMARKS.md, "Where the defaults come from"); 0: equal."""
+    them than the model processes; needs ``model_process``. Unset: 5 with model processes (on
+    a 2-CPU machine 8% more words/s at 64 one-sentence connections, refusals under overload
+    2.0 ms p50 against 7.2, 2% fewer words/s at 32 sentences a request: BENCHMARKS.md, "Where
+    the defaults come from"), else 0; 0: the server's priority."""
 
     model_in_server_tokens: int | None = Field(None, ge=0)
     """A batch of at most this many tokens, sent while its request is the only ``/v1/*`` one in
@@ -251,6 +254,13 @@ class Settings(BaseSettings):
             raise ValueError("the copy of the model in the server computes on the CPU only")
         return value
 
+    @field_validator("model_nice")
+    @classmethod
+    def _nice_for_processes(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value and not info.data.get("model_process", True):
+            raise ValueError("the model processes' priority needs NER_MODEL_PROCESS=true")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -280,6 +290,13 @@ class Settings(BaseSettings):
             return self.model_in_server_tokens
         return IN_SERVER_TOKENS if self.model_process and self._on_cpu() else 0
 
+    @property
+    def nice(self) -> int:
+        """:attr:`model_nice`, or its default."""
+        if self.model_nice is not None:
+            return self.model_nice
+        return MODEL_NICE if self.model_process else 0
+
     def _on_cpu(self) -> bool:
         """Whether the model computes on the CPU (``auto``: when CUDA is not available)."""
         if self.device == "auto":
@@ -304,7 +321,7 @@ class Settings(BaseSettings):
                 self.model_process,
                 self.workers if role == TAG else 1,
                 self.in_server_tokens if role == TAG else 0,
-                self.model_nice,
+                self.nice,
             )
             for role, path, field in models
         ]

@@ -87,6 +87,17 @@ def test_serve_stops_at_a_bad_model(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "NER_MODEL" in capsys.readouterr().err
 
 
+def test_the_model_processes_priority_needs_model_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert {spec.nice for spec in load_settings().model_settings()} == {5}
+    monkeypatch.setenv("NER_MODEL_PROCESS", "false")
+    assert {spec.nice for spec in load_settings().model_settings()} == {0}
+    monkeypatch.setenv("NER_MODEL_NICE", "3")
+    with pytest.raises(SettingsError, match="NER_MODEL_NICE: .*needs NER_MODEL_PROCESS=true"):
+        load_settings()
+
+
 def test_defaults_fit_a_small_cpu_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.model_process and settings.torch_threads == 1
