@@ -207,8 +207,10 @@ def test_a_killed_replica_comes_back_while_the_others_answer(stack: Stack) -> No
     with ThreadPoolExecutor(CLIENTS) as pool:
         clients = [pool.submit(keep_tagging) for _ in range(CLIENTS)]
         time.sleep(1)
-        killed = time.time()
         os.kill(state["Pid"], 9)  # as the kernel's OOM killer would: no docker stop
+        # Killed once it is gone (its sockets closed), not when the signal was sent: a request
+        # sent in between can still reach it.
+        killed = _gone(state["Pid"])
         try:
             wait_for(
                 lambda: _inspect(victim)["RestartCount"] == 1, 60, "the replica to be restarted"
@@ -234,6 +236,20 @@ def test_a_killed_replica_comes_back_while_the_others_answer(stack: Stack) -> No
     assert len(lost) <= CLIENTS and len(unanswered) == len(lost), (lost, unanswered)
     assert all(termination(line).startswith("SH") for line in unanswered), unanswered
     assert sum(begun > 0 and status == 200 for begun, status in outcomes) > 10, lost
+
+
+def _gone(pid: int, timeout: float = 10) -> float:
+    """When process ``pid`` was last seen running (or as more than a zombie), polled."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return time.time()
+        if state in {"Z", "X"}:
+            return time.time()
+        time.sleep(0.001)
+    raise AssertionError(f"process {pid} still runs {timeout} s after SIGKILL")
 
 
 def _send(url: str, text: str | list[str]) -> str:
