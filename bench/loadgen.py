@@ -145,8 +145,8 @@ class WrkReport:
         """Words of the answered requests per second (each counted as a mean sent one)."""
         return self.words * self.requests / max(self.sent, 1) / self.seconds
 
-    def ms(self, percentile: str) -> float:
-        return round(self.latency_us[percentile] / 1000, 1)
+    def ms(self, percentile: str, digits: int = 1) -> float:
+        return round(self.latency_us[percentile] / 1000, digits)
 
 
 def wrk(

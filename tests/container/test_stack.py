@@ -238,18 +238,18 @@ def test_a_killed_replica_comes_back_while_the_others_answer(stack: Stack) -> No
     assert sum(begun > 0 and status == 200 for begun, status in outcomes) > 10, lost
 
 
-def _gone(pid: int, timeout: float = 10) -> float:
-    """When process ``pid`` was last seen running (or as more than a zombie), polled."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def _gone(pid: int) -> float:
+    """When process ``pid`` was first seen ended (gone, or a zombie: its sockets closed)."""
+
+    def ended() -> bool:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
         except (FileNotFoundError, ProcessLookupError):
-            return time.time()
-        if state in {"Z", "X"}:
-            return time.time()
-        time.sleep(0.001)
-    raise AssertionError(f"process {pid} still runs {timeout} s after SIGKILL")
+            return True
+        return state in {"Z", "X"}
+
+    wait_for(ended, 10, f"process {pid} to end after SIGKILL", 0.001)
+    return time.time()
 
 
 def _send(url: str, text: str | list[str]) -> str:
