@@ -2,64 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from model.architecture import Architecture, TaggerConfig
+from model.charcnn import CharCNN
 from model.crf import CRF
-from model.grouping import length_groups
 from model.vocab import CASINGS
 
-#: Spellings whose character features the CNN remembers (see :class:`CharCNN`).
-SEEN_SPELLINGS = 1 << 16
-
-
-@dataclass(frozen=True, kw_only=True)
-class Architecture:
-    """The choices that shape a :class:`TaggerNetwork` whatever the data: a training run takes
-    them as flags of the same names (``model.training.config.TrainConfig``)."""
-
-    hidden: int = 200  # per direction
-    layers: int = 1
-    bidirectional: bool = True
-    crf: bool = True
-    char_filters: int = 50
-    casing_dim: int = 10
-    dropout: float = 0.5
-    #: One dropout mask per sentence, shared by all its positions (variational dropout).
-    locked_dropout: bool = False
-
-
-@dataclass(frozen=True)
-class TaggerConfig(Architecture):
-    """Shapes and switches of :class:`TaggerNetwork`; stored as the artifact's ``config.json``."""
-
-    num_words: int
-    num_chars: int
-    num_tags: int
-    word_dim: int = 50
-    char_dim: int = 30
-    char_kernel: int = 3
-    max_word_chars: int = 32
-    #: Categories of the lexicon whose BIOES marks are features (0: no lexicon).
-    lexicon_categories: int = 0
-    #: Probability that a token's lexicon features are all zeroed in training, so that the
-    #: network does not lean on the lists alone.
-    lexicon_dropout: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TaggerConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        return cls(**data)
+# Architecture and TaggerConfig are imported from here by the artifact and training code.
+__all__ = ["Architecture", "Batch", "LockedDropout", "TaggerConfig", "TaggerNetwork"]
 
 
 @dataclass
@@ -94,100 +49,6 @@ class Batch:
             None if self.lexicon is None else self.lexicon.to(device),
             self.spellings,
         )
-
-
-class CharCNN(nn.Module):
-    """Max-pooled convolution over each word's characters (Ma & Hovy 2016).
-
-    In inference mode it remembers the features of the last :data:`SEEN_SPELLINGS` spellings
-    it was given keys for, and convolves only the new ones: the same words come back in every
-    batch. What it remembers is dropped whenever a weight changes (training, loading, moving).
-    """
-
-    #: What one convolution call costs, in padded character positions (measured on CPU).
-    call_cost_chars = 300
-
-    def __init__(self, config: TaggerConfig) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(config.num_chars, config.char_dim, padding_idx=0)
-        self.conv = nn.Conv1d(
-            config.char_dim,
-            config.char_filters,
-            config.char_kernel,
-            padding=config.char_kernel // 2,
-        )
-        self._seen: dict[tuple[int, ...], int] = {}
-        self._table: torch.Tensor | None = None  # (rows, F): row i holds spelling i's features
-        self._weights: tuple[int, ...] = ()
-
-    def forward(
-        self, chars: torch.Tensor, spellings: list[tuple[int, ...]] | None = None
-    ) -> torch.Tensor:
-        """Features (W, F) of W words given as character ids (W, L), 0-padded on the right;
-        ``spellings`` are the rows' ids as keys, for features to be remembered by."""
-        if spellings is None or self.training or not torch.is_inference_mode_enabled():
-            return self._computed(chars)
-        weights = tuple(n for p in self.parameters() for n in (p._version, p.data_ptr()))
-        if weights != self._weights:
-            self._forget()
-            self._weights = weights
-        seen = self._seen
-        rows = [seen.get(key, -1) for key in spellings]
-        new = [i for i, row in enumerate(rows) if row < 0]
-        if new:
-            if len(seen) + len(new) > SEEN_SPELLINGS:
-                self._forget()
-                rows, new = [-1] * len(spellings), list(range(len(spellings)))
-            first = len(seen)
-            self._remember(self._computed(chars[new]), first)
-            for offset, i in enumerate(new):
-                rows[i] = seen[spellings[i]] = first + offset
-        assert self._table is not None
-        return self._table.index_select(0, torch.tensor(rows, device=chars.device))
-
-    def _forget(self) -> None:
-        self._seen.clear()
-
-    def _remember(self, features: torch.Tensor, first: int) -> None:
-        """Store ``features`` as rows ``first`` on, growing the table as needed."""
-        needed = first + features.size(0)
-        table = self._table
-        if table is None or table.size(0) < needed or table.device != features.device:
-            size = max(needed, 2 * (0 if table is None else table.size(0)), 1024)
-            grown = features.new_empty(min(size, max(needed, SEEN_SPELLINGS)), features.size(1))
-            if table is not None and table.device == features.device:
-                grown[:first] = table[:first]
-            table = self._table = grown
-        table[first:needed] = features
-
-    def _computed(self, chars: torch.Tensor) -> torch.Tensor:
-        """Features of every row of ``chars``, convolved now.
-
-        Words are sorted by length and convolved in groups trimmed to their longest word:
-        padding characters cost most of a full-width convolution. A word without characters
-        gets zeros.
-        """
-        lengths = (chars != 0).sum(1)
-        order = lengths.argsort(stable=True)
-        ordered, sizes = chars[order], lengths[order].tolist()
-        parts = []
-        for group in length_groups(sizes, self.call_cost_chars):
-            parts.append(self._pooled(ordered[group, : sizes[group.stop - 1]]))
-        return torch.cat(parts).index_select(0, order.argsort())  # (W, F), in input order
-
-    def _pooled(self, chars: torch.Tensor) -> torch.Tensor:
-        """Max over positions of the convolution, (W, F), for words trimmed to (W, L)."""
-        if chars.size(1) == 0:
-            return self.conv.weight.new_zeros(chars.size(0), self.conv.out_channels)
-        x = self.conv(self.embed(chars).transpose(1, 2))  # (W, F, L)
-        # Padding characters must not win the max, or a word's features would depend on the
-        # longest word in its group.
-        padding = chars == 0
-        if not bool(padding.any()):
-            pooled: torch.Tensor = x.max(dim=2).values
-            return pooled
-        pooled = x.masked_fill(padding.unsqueeze(1), float("-inf")).max(dim=2).values
-        return pooled.masked_fill(padding[:, :1], 0.0)  # words without characters: zeros
 
 
 class LockedDropout(nn.Module):

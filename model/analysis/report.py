@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from model.analysis import plots
-from model.analysis.analyze import MODELS
+from model.analysis.accuracy import MODELS
 
 JSON_FILE, MARKDOWN_FILE = "report.json", "README.md"
 F1_PLOT, ROLE_PLOT = "entity_f1.png", "accuracy_by_role.png"

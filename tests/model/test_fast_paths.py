@@ -15,9 +15,10 @@ import pytest
 import torch
 
 import model.vocab as vocab_module
+from model.charcnn import CharCNN
 from model.data import read_conll
 from model.features import encode, predict
-from model.network import CharCNN, TaggerConfig, TaggerNetwork
+from model.network import TaggerConfig, TaggerNetwork
 from model.tagger import Tagger
 from model.vocab import Vocab, casing
 

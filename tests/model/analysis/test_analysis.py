@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import torch
 
-from model.analysis import analyze as analysis_module
-from model.analysis.analyze import Token, analyze, deciding_words, find_deciding
+from model.analysis import deciding_words as deciding_module
+from model.analysis.accuracy import Token
+from model.analysis.analyze import analyze
+from model.analysis.deciding_words import deciding_words, find_deciding
 from model.analysis.pairs import load_pairs
 from model.analysis.report import (
     DECIDING_PLOT,
@@ -176,7 +178,7 @@ def test_deciding_words_are_the_same_however_the_prefixes_are_grouped(
         Question(s.tokens, t, p, [0, 2]) for s, t, p in zip(sentences, tags, scores, strict=True)
     ]
     together = find_deciding(model, questions, torch.device("cpu"))
-    monkeypatch.setattr(analysis_module, "PREFIX_BUDGET", 1)  # a call per sentence
+    monkeypatch.setattr(deciding_module, "PREFIX_BUDGET", 1)  # a call per sentence
     apart = find_deciding(model, questions, torch.device("cpu"))
     assert [[(d.token, d.word) for d in ds] for ds in together] == [
         [(d.token, d.word) for d in ds] for ds in apart
