@@ -10,7 +10,7 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import TypeAlias
@@ -53,8 +53,9 @@ def _run_train(args: argparse.Namespace) -> int:
     from model.training.train import train
 
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    if values["embeddings"] in ("", "none"):
-        values["embeddings"] = None
+    for name in ("embeddings", "embeddings_fill"):
+        if values[name] in ("", "none"):
+            values[name] = None
     scores = train(TrainConfig(**values))
     if scores is None:
         print("no epoch was trained", file=sys.stderr)
@@ -109,71 +110,11 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _texts(path: Path) -> Iterator[str]:
-    """Lines of a text file, or the ``text`` field of each object of a JSONL file."""
-    jsonl = path.suffix in {".jsonl", ".ndjson"}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not jsonl:
-                yield line.rstrip("\n")
-                continue
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise SystemExit(f"{path}:{number}: not JSON ({error.msg})") from None
-            text = record.get("text") if isinstance(record, dict) else record
-            if not isinstance(text, str):
-                raise SystemExit(f"{path}:{number}: expected a string or an object with 'text'")
-            yield text
-
-
 def _add_tag(commands: Commands) -> None:
-    parser = commands.add_parser("tag", help="print the entities of text, or tag a file to JSONL")
-    parser.add_argument("text", nargs="*", help="text to tag")
-    parser.add_argument("--input", help="a text file (one text a line) or JSONL ({'text': ...})")
-    parser.add_argument("--output", help="JSONL output file (default: standard output)")
-    parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
-    parser.add_argument("--batch-size", type=int, default=256, help="texts tagged together")
-    parser.add_argument("--device", default="auto")
-    parser.set_defaults(run=_run_tag)
+    # The command's flags and its engines live in model.corpus (bulk tagging of corpora).
+    from model.corpus.command import add_tag
 
-
-def _run_tag(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from tqdm import tqdm
-
-    from model.device import resolve_device
-    from model.tagger import Tagger
-
-    tagger = Tagger.load(args.model, resolve_device(args.device))
-    if args.input is None:
-        if not args.text:
-            raise SystemExit("give text to tag, or --input FILE")
-        for entity in tagger.tag([" ".join(args.text)])[0].entities:
-            print(
-                f"{entity.start}\t{entity.end}\t{entity.label}\t{entity.text}\t{entity.score:.3f}"
-            )
-        return 0
-    out = Path(args.output).open("w", encoding="utf-8") if args.output else sys.stdout
-    chunk: list[str] = []
-
-    def flush() -> None:
-        for text, tagged in zip(chunk, tagger.tag(chunk), strict=True):
-            record = {"text": text, "entities": [asdict(e) for e in tagged.entities]}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        chunk.clear()
-
-    for text in tqdm(_texts(Path(args.input)), unit=" texts", disable=None):
-        chunk.append(text)
-        if len(chunk) == args.batch_size:
-            flush()
-    flush()
-    if out is not sys.stdout:
-        out.close()
-    return 0
+    add_tag(commands)
 
 
 def _add_analyze(commands: Commands) -> None:

@@ -67,8 +67,11 @@ def test_tag_command_streams_jsonl(tiny_model: Path, tmp_path: Path) -> None:
             assert record["text"][e["start"] : e["end"]] == e["text"]
 
 
-def test_tag_command_reports_bad_jsonl_line(tiny_model: Path, tmp_path: Path) -> None:
+def test_tag_command_rejects_bad_jsonl_line(tiny_model: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "fine"}\n{broken\n')
-    with pytest.raises(SystemExit, match="in.jsonl:2"):
-        main(["tag", "--model", str(tiny_model), "--input", str(source)])
+    out = tmp_path / "out.jsonl"
+    main(["tag", "--model", str(tiny_model), "--input", str(source), "--output", str(out)])
+    rejects = (tmp_path / "out.rejects.jsonl").read_text().splitlines()
+    (reject,) = [json.loads(line) for line in rejects]
+    assert reject["source"] == "in.jsonl:2"
