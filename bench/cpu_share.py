@@ -15,48 +15,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench.loadgen import free_port, machine, serving, write_bodies, wrk
+from bench.host import cpu_seconds, descendants, machine
+from bench.loadgen import Load, write_bodies
+from bench.servers import Running, service, serving
 from model.data import read_conll
 
-_TICK = os.sysconf("SC_CLK_TCK")
 
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a process so far (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def children(pid: int) -> list[int]:
-    """The pids of a process's children (the model processes of a server, and others)."""
-    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in done.stdout.split()]
-
-
-def measure(
-    url: str, server: int, bodies: Path, connections: int, seconds: float
-) -> dict[str, object]:
+def measure(running: Running, bodies: Path, load: Load) -> dict[str, object]:
     """One wrk run, with the CPU time each process took during it."""
-    processes = {"server": server} | {
-        f"model {i}": pid for i, pid in enumerate(children(server), start=1)
+    processes = {"server": running.pid} | {
+        f"child {i}": pid for i, pid in enumerate(descendants(running.pid), start=1)
     }
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     # wrk's own CPU: it is our child, so its usage is ours once it has been reaped.
     usage = os.times()
-    result = wrk(url, bodies, connections, seconds)
+    result = load.drive(running.url, bodies, load.duration)
     after = os.times()
     cpu = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
     cpu["wrk"] = (after.children_user - usage.children_user) + (
         after.children_system - usage.children_system
     )
     return {
-        "connections": connections,
-        "requests_per_s": round(result.requests / result.seconds, 1),
+        "connections": load.connections,
+        "requests_per_s": round(result.requests_per_s, 1),
         "words_per_s": round(result.words_per_s),
         "p50_ms": result.ms("p50"),
         "p99_ms": result.ms("p99"),
@@ -79,15 +63,13 @@ def main() -> None:
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.service_env)
     sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-    with tempfile.TemporaryDirectory() as tmp, serving(command, f"{url}/readyz", env) as pid:
+    with tempfile.TemporaryDirectory() as tmp, serving(service("service", env)) as running:
         bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, args.per_request)
         print(json.dumps({"machine": machine(), "env": env, "per_request": args.per_request}))
         for connections in [int(c) for c in args.connections.split(",")]:
-            wrk(url, bodies, connections, args.warmup)
-            print(json.dumps(measure(url, pid, bodies, connections, args.seconds)))
+            load = Load(connections, args.seconds, args.warmup)
+            load.drive(running.url, bodies, load.warmup)
+            print(json.dumps(measure(running, bodies, load)))
 
 
 if __name__ == "__main__":

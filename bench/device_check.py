@@ -8,9 +8,8 @@ The metric checks: every batch's model time is counted under ``device="cuda"`` (
 with another device has any), as many batches as ``ner_batch_size`` counted, each batch's
 mean model time above zero and below the clients' p99; the queue waits are counted once per
 sentence tagged, and ``ner_model_info`` names the device. Exits 1 if any check fails. The
-load comes from a Python client (``bench.pacedload``, no wrk needed), so on a machine of few
-cores its figures are the client's as much as the server's. ``--device cpu`` runs the same
-on a machine without one.
+load comes from wrk, as in every HTTP benchmark (that machine needs the ``wrk`` binary and
+its LuaJIT library). ``--device cpu`` runs the same on a machine without one.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from prometheus_client.parser import text_string_to_metric_families
 
-from bench.loadgen import detokenize, get, machine
-from bench.model_speed import batches
-from bench.pacedload import closed_loop, percentile, run, server
+from bench import scrape
+from bench.host import machine
+from bench.loadgen import Load, write_bodies
+from bench.network_speed import batches
+from bench.servers import get, service, serving
 from model.data import read_conll
 from model.device import resolve_device
 from model.tagger import Tagger
@@ -74,36 +75,22 @@ def model_alone(
     return out
 
 
-def _samples(metrics: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Each sample of a Prometheus text page by name: its labels and value."""
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(metrics):
-        for sample in family.samples:
-            out.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return out
-
-
-def _total(
-    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
-) -> float:
-    return sum(v for got, v in samples.get(name, []) if labels.items() <= got.items())
-
-
 def metric_checks(metrics: str, device: str, p99_seconds: float) -> list[dict[str, Any]]:
     """Whether the service's ``/metrics`` page shows its batches computed on ``device`` with
     plausible times, after a load whose slowest requests took ``p99_seconds``."""
-    samples = _samples(metrics)
+    samples = scrape.samples(metrics)
+    total = scrape.total
     inference = "ner_inference_duration_seconds"
-    batches_run = _total(samples, "ner_batch_size_count")
-    count = _total(samples, f"{inference}_count", device=device)
+    batches_run = total(samples, "ner_batch_size_count")
+    count = total(samples, f"{inference}_count", device=device)
     elsewhere = {
         got["device"]: value
         for got, value in samples.get(f"{inference}_count", [])
         if got.get("device") != device and value > 0
     }
-    mean = _total(samples, f"{inference}_sum", device=device) / count if count else 0.0
-    waits = _total(samples, "ner_queue_wait_seconds_count")
-    tagged = _total(samples, "ner_batch_size_sum")
+    mean = total(samples, f"{inference}_sum", device=device) / count if count else 0.0
+    waits = total(samples, "ner_queue_wait_seconds_count")
+    tagged = total(samples, "ner_batch_size_sum")
     info = [got for got, v in samples.get("ner_model_info", []) if v == 1]
     checks = [
         (f'model time counted under device="{device}"', count > 0, f"{count:.0f} batches"),
@@ -127,26 +114,25 @@ def metric_checks(metrics: str, device: str, p99_seconds: float) -> list[dict[st
 def service_under_load(
     sentences: list[list[str]], device: str, connections: Sequence[int], seconds: float
 ) -> dict[str, Any]:
-    """``bigru-ner serve --device DEVICE``, one sentence a request from each of N clients;
-    its throughput and latency at each N, then its metrics checked."""
-    bodies = [json.dumps({"text": detokenize(s)}) for s in sentences]
+    """``bigru-ner serve --device DEVICE``, one sentence a request over N connections; its
+    throughput and latency at each N, then its metrics checked."""
     loads = []
-    with server({}, device) as (url, _):
-        run(closed_loop(url, bodies, 8, 3))  # warm-up
-        for clients in connections:
-            calls = run(closed_loop(url, bodies, clients, seconds))
-            ok = [c.seconds for c in calls if c.status == 200]
+    with tempfile.TemporaryDirectory() as tmp, serving(service("service", device=device)) as up:
+        bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences)
+        Load(8).drive(up.url, bodies, 3)  # warm-up
+        for n in connections:
+            report = Load(n).drive(up.url, bodies, seconds)
             loads.append(
                 {
-                    "connections": clients,
-                    "requests_per_s": round(len(ok) / seconds, 1),
-                    "errors": len(calls) - len(ok),
-                    "p50_ms": percentile(ok, 50),
-                    "p99_ms": percentile(ok, 99),
+                    "connections": n,
+                    "requests_per_s": round(report.requests_per_s, 1),
+                    "errors": report.failed,
+                    "p50_ms": report.ms("p50"),
+                    "p99_ms": report.ms("p99"),
                 }
             )
-        status, metrics = get(f"{url}/metrics")
-    worst = max((load["p99_ms"] or 0) for load in loads) / 1000
+        status, metrics = get(f"{up.url}/metrics")
+    worst = max(load["p99_ms"] for load in loads) / 1000
     checks = metric_checks(metrics, device, worst) if status == 200 else []
     return {"loads": loads, "metric_checks": checks}
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import torch
 
+from bench.host import machine
 from bench.inprocess import measure, ours
-from bench.loadgen import detokenize, machine
+from bench.loadgen import detokenize
 from model.data import read_conll
 from model.tagger import Tagger
 

@@ -3,56 +3,91 @@ then at half of it. Refused requests must come back at once (503 with ``Retry-Af
 timeout), accepted ones within a bounded time, memory must stay flat, and the service must
 answer everything again as soon as the load drops.
 
-    python -m bench.overload --factor 4 --json bench/results/overload.json
+    python -m bench.overload --factor 4 --json overload.json
 
-Phases: capacity (32 clients in a closed loop, 15 s); overload (open loop at ``--factor`` x
-capacity, 30 s); recovery (open loop at 0.5 x capacity, 20 s). Recovery time is how long
-after the overload ended the first full second came in which every request got a 200.
+Each request is 16 made-up sentences. Phases: capacity (32 connections in a closed loop,
+15 s); overload (wrk paced at ``--factor`` x capacity over 256 connections, ``--seconds``);
+recovery (paced at 0.5 x capacity, in runs of one second, 20 s). Latency by status (200 or
+503) is the server's own (``ner_request_duration_seconds``, to the upper bound of its
+bucket); wrk's covers all requests, from their sending. Recovery time is how many whole
+seconds after the overload ended the first one came in which every request got a 200.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
+import tempfile
 import threading
-import time
-from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from bench.pacedload import Call, closed_loop, open_loop, percentile, rss_mib, run, server, text
+from bench import scrape
+from bench.host import machine, rss_mib
+from bench.loadgen import Load, WrkReport, made_up_sentences, write_bodies
+from bench.servers import Running, get, service, serving
+
+#: Sentences a request (bench.soak's too).
+PER_REQUEST = 16
+REQUEST_SECONDS = "ner_request_duration_seconds"
 
 
-def summary(calls: list[Call], skipped: int = 0) -> dict[str, object]:
-    ok = [c.seconds for c in calls if c.status == 200]
-    refused = [c for c in calls if c.status in {429, 503}]
+def capacity(running: Running, bodies: Path) -> float:
+    """Requests/s answered 200 by 32 connections in a closed loop for 15 s (after 5 s)."""
+    report = Load(32, 15, 5).measure(running.url, bodies)
+    return (report.requests - report.failed) / report.seconds
+
+
+def phase(running: Running, bodies: Path, load: Load) -> dict[str, Any]:
+    """One paced wrk run: statuses and wrk's latencies, then the server's by status."""
+    before = scrape.samples(get(f"{running.url}/metrics")[1])
+    report = load.drive(running.url, bodies, load.duration)
+    after = scrape.samples(get(f"{running.url}/metrics")[1])
+    server = {
+        f"{status}_{q}_ms": scrape.histogram_ms(
+            before, after, REQUEST_SECONDS, q / 100, endpoint="/v1/tag", status=status
+        )
+        for status in ("200", "503")
+        for q in (50, 99)
+    }
+    return {"rate_rps": load.rate, **summary(report), "server": server}
+
+
+def summary(report: WrkReport) -> dict[str, Any]:
+    """What a paced run's report says about overload."""
     return {
-        "requests": len(calls),
-        "statuses": dict(Counter(c.status for c in calls)),
-        "client_skipped": skipped,
-        "accepted_p50_ms": percentile(ok, 50),
-        "accepted_p99_ms": percentile(ok, 99),
-        "accepted_max_ms": round(max(ok) * 1000, 1) if ok else None,
-        "refused_p50_ms": percentile([c.seconds for c in refused], 50),
-        "refused_p99_ms": percentile([c.seconds for c in refused], 99),
-        "refused_without_retry_after": sum(not c.retry_after for c in refused),
+        "requests": report.requests,
+        "statuses": report.statuses,
+        "transport_errors": report.failed - report.errors["status"],
+        "refused_without_retry_after": report.refused_without_retry_after,
+        "skipped": report.skipped,
+        "p50_ms": report.ms("p50"),
+        "p99_ms": report.ms("p99"),
+        "max_ms": report.ms("max"),
     }
 
 
-def recovery_seconds(calls: list[Call]) -> float | None:
-    """Start of the first whole second in which every request sent got a 200."""
-    by_second: dict[int, list[int]] = {}
-    for call in calls:
-        by_second.setdefault(int(call.sent), []).append(call.status)
-    for second in sorted(by_second):
-        if all(status == 200 for status in by_second[second]):
-            return float(second)
-    return None
+def recovery(running: Running, bodies: Path, rate: float, seconds: int) -> dict[str, Any]:
+    """``seconds`` one-second paced runs at ``rate``: the first in which every answer was a
+    200, and the statuses of all."""
+    load = Load(64, 1, 0, rate=rate)
+    runs = [load.drive(running.url, bodies, 1) for _ in range(seconds)]
+    clean = [i for i, r in enumerate(runs) if r.requests and r.statuses["200"] == r.requests]
+    statuses: dict[str, int] = {}
+    for run in runs:
+        for status, n in run.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    return {
+        "rate_rps": rate,
+        "statuses": statuses,
+        "p99_ms_worst_second": max(r.ms("p99") for r in runs),
+        "recovered_after_s": clean[0] if clean else None,
+    }
 
 
 class PeakRss(threading.Thread):
-    """Samples the server's resident memory every 0.2 s."""
+    """Samples the server's resident memory (its model processes too) every 0.2 s."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -61,43 +96,36 @@ class PeakRss(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             self.peak = max(self.peak, rss_mib(self.pid))
-            time.sleep(0.2)
+            self.stop.wait(0.2)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--factor", type=float, default=4.0, help="overload, x capacity")
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--sentences", type=int, default=16, help="sentences per request")
+    parser.add_argument("--recovery-seconds", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rng = random.Random(0)
-    bodies = [json.dumps({"text": text(args.sentences, rng)}) for _ in range(500)]
-    with server({}) as (url, pid):
-        run(closed_loop(url, bodies, 8, 5))  # warm-up
-        calls = run(closed_loop(url, bodies, 32, 15))
-        capacity = sum(c.status == 200 for c in calls) / 15
-        result: dict[str, object] = {"capacity_rps": round(capacity, 1)}
-        result["capacity"] = summary(calls)
-        rss_before = rss_mib(pid)
-        peak = PeakRss(pid)
+    sentences = made_up_sentences(500 * PER_REQUEST)
+    result: dict[str, Any] = {"machine": machine(), "command": " ".join(["python", *sys.argv])}
+    with tempfile.TemporaryDirectory() as tmp, serving(service("service")) as running:
+        bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, PER_REQUEST)
+        rate = capacity(running, bodies)
+        result["capacity_rps"] = round(rate, 1)
+        print(f"capacity {rate:.1f} req/s; overload at {args.factor * rate:.1f}", flush=True)
+        rss_before = rss_mib(running.pid)
+        peak = PeakRss(running.pid)
         peak.start()
-        rate = args.factor * capacity
-        print(f"capacity {capacity:.1f} req/s; overload at {rate:.1f} req/s", flush=True)
-        calls, skipped = run(open_loop(url, bodies, rate, args.seconds))
-        result["overload"] = {"rate_rps": round(rate, 1), **summary(calls, skipped)}
+        load = Load(256, args.seconds, 0, rate=round(args.factor * rate, 1))
+        result["overload"] = phase(running, bodies, load)
         print(json.dumps(result["overload"]), flush=True)
-        calls, skipped = run(open_loop(url, bodies, 0.5 * capacity, 20))
+        half = round(0.5 * rate, 1)
+        result["recovery"] = recovery(running, bodies, half, args.recovery_seconds)
         peak.stop.set()
-        result["recovery"] = {
-            "rate_rps": round(0.5 * capacity, 1),
-            **summary(calls, skipped),
-            "recovered_after_s": recovery_seconds(calls),
-        }
-        after = rss_mib(pid)
         result["rss_mib"] = {
-            k: round(v, 1)
-            for k, v in [("before", rss_before), ("peak", peak.peak), ("after", after)]
+            "before": round(rss_before, 1),
+            "peak": round(peak.peak, 1),
+            "after": round(rss_mib(running.pid), 1),
         }
     print(json.dumps(result, indent=1))
     if args.json:

@@ -4,11 +4,12 @@ One command runs four sections on the CoNLL-2003 test sentences and prints a tab
 section, the ratios and the targets, and writes everything to JSON:
 
 1. ``model``: tokens/s of the bundled BiGRU at batch 1, 8, 64, 256 against a bare ``nn.GRU``
-   of the same sizes and shapes (bench/model_speed.py);
+   of the same sizes and shapes (bench/network_speed.py);
 2. ``inprocess``: raw text to entities in one process against spaCy's small English pipeline
    (bench/inprocess.py);
 3. and 4. ``http``: the service batched and unbatched, LitServe and a plain FastAPI endpoint
-   under the same wrk load (bench/http_load.py), one server after another; then the service
+   under the same wrk load, one server after another (a warm-up, then a measured run each;
+   the service's own metrics add its mean batch size); then the service
    and plain FastAPI at one connection again, started together and driven in turns
    (bench/turns.py), since the machine's speed may change in the minutes between their runs;
    that target is read round by round.
@@ -28,7 +29,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -36,20 +37,14 @@ from typing import Any
 
 import torch
 
-from bench.http_load import (
-    HttpResult,
-    Server,
-    Workload,
-    litserve,
-    plain_fastapi,
-    run_server,
-    service,
-)
+from bench import scrape
+from bench.host import machine
 from bench.inprocess import InProcess, ours, spacy_ner
 from bench.inprocess import measure as measure_inprocess
-from bench.loadgen import Load, detokenize, machine, write_bodies, wrk_version
-from bench.model_speed import measure as measure_model
+from bench.loadgen import Load, WrkReport, detokenize, write_bodies, wrk_version
+from bench.network_speed import measure as measure_model
 from bench.report import print_report, ratios, targets
+from bench.servers import Server, get, litserve, plain_fastapi, service, serving
 from bench.turns import in_turns, medians
 from model.data import read_conll
 from model.tagger import Tagger
@@ -57,6 +52,87 @@ from model.tagger import Tagger
 SECTIONS = ("model", "inprocess", "http")
 SERVERS = ("batched", "unbatched", "litserve", "fastapi")
 RESULTS = Path(__file__).with_name("results") / "peers.json"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A file of request bodies and how many connections send them."""
+
+    name: str
+    bodies: Path
+    connections: int
+    sentences_per_request: int
+
+
+@dataclass
+class HttpResult:
+    """One server under one workload."""
+
+    server: str
+    workload: str
+    connections: int
+    sentences_per_request: int
+    requests: int
+    errors: int
+    #: wrk's error counts by kind: connect, read, write, status (not 2xx/3xx), timeout.
+    error_kinds: dict[str, int]
+    seconds: float
+    requests_per_s: float
+    words_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    #: Sentences per model call, from the service's metrics (None for the other servers).
+    mean_batch_size: float | None
+
+
+def run_server(server: Server, workloads: list[Workload], load: Load) -> list[HttpResult]:
+    """Start ``server`` once and drive it with each workload in turn, ``load``'s warm-up
+    and measured seconds each."""
+    results = []
+    with serving(server) as running:
+        for work in workloads:
+            drive = replace(load, connections=work.connections)
+            drive.drive(running.url, work.bodies, load.warmup)
+            before = _page(server, running.url)
+            report = drive.drive(running.url, work.bodies, load.duration)
+            after = _page(server, running.url)
+            results.append(_result(server, work, report, before, after))
+    return results
+
+
+def _page(server: Server, url: str) -> scrape.Samples:
+    return scrape.samples(get(f"{url}/metrics")[1]) if server.ours else {}
+
+
+def _result(
+    server: Server,
+    work: Workload,
+    report: WrkReport,
+    before: scrape.Samples,
+    after: scrape.Samples,
+) -> HttpResult:
+    batch_size = None
+    if server.ours:
+        calls = scrape.change(before, after, "ner_batch_size_count")
+        sentences = scrape.change(before, after, "ner_batch_size_sum")
+        batch_size = round(sentences / calls, 2) if calls else 0.0
+    return HttpResult(
+        server=server.name,
+        workload=work.name,
+        connections=work.connections,
+        sentences_per_request=work.sentences_per_request,
+        requests=report.requests,
+        errors=report.failed,
+        error_kinds={kind: n for kind, n in report.errors.items() if n},
+        seconds=round(report.seconds, 2),
+        requests_per_s=round(report.requests_per_s, 1),
+        words_per_s=round(report.words_per_s, 1),
+        p50_ms=report.ms("p50"),
+        p95_ms=report.ms("p95"),
+        p99_ms=report.ms("p99"),
+        mean_batch_size=batch_size,
+    )
 
 
 def main() -> None:
@@ -106,7 +182,7 @@ def _inprocess(
 
 
 def _http(sentences: list[list[str]], args: argparse.Namespace) -> dict[str, Any]:
-    load = Load(duration=args.duration, warmup=args.warmup, wrk_threads=args.wrk_threads)
+    load = Load(duration=args.duration, warmup=args.warmup, threads=args.wrk_threads)
     with tempfile.TemporaryDirectory() as tmp:
         single = write_bodies(Path(tmp) / "single.jsonl", sentences)
         multi = write_bodies(Path(tmp) / "multi.jsonl", sentences, args.sentences_per_request)
@@ -164,7 +240,7 @@ def _tune_litserve(
     if len(settings) == 1:
         return [], settings[0]
     probe = Workload("1 sentence x 64", bodies, 64, 1)
-    short = Load(duration=args.tune_duration, warmup=args.warmup, wrk_threads=args.wrk_threads)
+    short = Load(duration=args.tune_duration, warmup=args.warmup, threads=args.wrk_threads)
     tried = []
     for size, timeout in settings:
         result = run_server(litserve(size, timeout), [probe], short)[0]

@@ -1,4 +1,4 @@
--- wrk script for the HTTP benchmarks (bench/loadgen.py): POST one JSON body per request.
+-- wrk script of every HTTP benchmark (bench/loadgen.py): POST one JSON body per request.
 --
 --   wrk -c 64 -d 30s -s bench/tag_requests.lua http://127.0.0.1:8000 -- BODIES [PATH]
 --
@@ -6,14 +6,24 @@
 -- ("14\t{...}"); PATH is where they go (default /v1/tag). Each wrk thread walks the whole list from
 -- its own starting point, so that concurrent connections send different sentences. done()
 -- prints one JSON line, prefixed with "RESULT ", that the Python driver reads.
+--
+-- With TAG_RATE in the environment (requests a second, per wrk thread) the load is paced, as
+-- wrk2 paces it: each request has its slot on a fixed schedule and a connection waits for the
+-- next free slot, so the rate holds whatever the answers say; a slot more than a second late
+-- is skipped (counted). Paced runs also count the answers by status, and the refusals (429,
+-- 503) that came without Retry-After. Closed-loop runs define neither callback, so wrk parses
+-- no headers for them.
 
 local bodies = {}
 local counts = {}
 local next_body = 1
--- Per thread: requests sent and the words in them (read by done() through thread:get).
+-- Per thread, read by done() through thread:get: requests sent, the words in them, and in
+-- paced runs the answers by status and the slots skipped.
 sent = 0
 words = 0
+ok, refused_429, refused_503, other, bare, skipped = 0, 0, 0, 0, 0, 0
 local threads = {}
+local rate = tonumber(os.getenv("TAG_RATE") or "")
 
 function setup(thread)
    thread:set("id", #threads)
@@ -53,20 +63,77 @@ function request()
    return wrk.format(nil, nil, nil, body)
 end
 
+if rate then
+   local ffi = require("ffi")
+   ffi.cdef([[
+      typedef struct { long sec; long nsec; } tag_timespec;
+      int clock_gettime(int clock, tag_timespec *now);
+   ]])
+   local clock = ffi.new("tag_timespec")
+   local interval = 1000 / rate
+   local slot = nil
+
+   local function now_ms()
+      ffi.C.clock_gettime(1, clock) -- CLOCK_MONOTONIC
+      return tonumber(clock.sec) * 1000 + tonumber(clock.nsec) / 1e6
+   end
+
+   -- Milliseconds until this connection's next request: the next slot of the schedule.
+   function delay()
+      local now = now_ms()
+      slot = (slot or now) + interval
+      if slot < now - 1000 then
+         local late = math.floor((now - 1000 - slot) / interval)
+         skipped = skipped + late
+         slot = slot + late * interval
+      end
+      return math.max(0, slot - now)
+   end
+
+   function response(status, headers, body)
+      if status == 200 then
+         ok = ok + 1
+      elseif status == 429 or status == 503 then
+         if status == 429 then
+            refused_429 = refused_429 + 1
+         else
+            refused_503 = refused_503 + 1
+         end
+         if headers["retry-after"] == nil and headers["Retry-After"] == nil then
+            bare = bare + 1
+         end
+      else
+         other = other + 1
+      end
+   end
+end
+
+local function total(name)
+   local sum = 0
+   for _, thread in ipairs(threads) do
+      sum = sum + thread:get(name)
+   end
+   return sum
+end
+
 function done(summary, latency, requests)
    local e = summary.errors
-   local total_sent, total_words = 0, 0
-   for _, thread in ipairs(threads) do
-      total_sent = total_sent + thread:get("sent")
-      total_words = total_words + thread:get("words")
+   local paced = ""
+   if rate then
+      paced = string.format(
+         ', "statuses": {"200": %d, "429": %d, "503": %d, "other": %d}, '
+            .. '"refused_without_retry_after": %d, "skipped": %d',
+         total("ok"), total("refused_429"), total("refused_503"), total("other"),
+         total("bare"), total("skipped")
+      )
    end
    io.write(string.format(
       'RESULT {"requests": %d, "duration_us": %d, "bytes": %d, "sent": %d, "words": %d, '
          .. '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, '
-         .. '"latency_us": {"p50": %d, "p95": %d, "p99": %d, "max": %d, "mean": %.1f}}\n',
-      summary.requests, summary.duration, summary.bytes, total_sent, total_words,
+         .. '"latency_us": {"p50": %d, "p95": %d, "p99": %d, "max": %d, "mean": %.1f}%s}\n',
+      summary.requests, summary.duration, summary.bytes, total("sent"), total("words"),
       e.connect, e.read, e.write, e.status, e.timeout,
       latency:percentile(50), latency:percentile(95), latency:percentile(99),
-      latency.max, latency.mean
+      latency.max, latency.mean, paced
    ))
 end

@@ -1,16 +1,19 @@
-"""Settings side by side: several servers started at once and driven in turns, so that what
-changes on the machine over minutes (other guests of the host, its clock) reaches all alike.
+"""Settings and versions side by side: several servers started at once and driven in turns,
+so that what changes on the machine over minutes (other guests of the host, its clock) reaches
+all alike.
 
-Each ``--server`` is ``fastapi`` (the plain FastAPI peer of bench/peers.py) or a name for the
-service followed by its settings, e.g. ``copy:NER_MODEL_IN_SERVER_TOKENS=64``. Every round
-drives each server once with the same load (one wrk run after a short warm-up), in reverse
-order every other round; the servers not driven sit idle. Prints each run, per server the
-median of the rounds, and for each server after the first the median of its ratios to the
-first, round by round (:func:`paired_ratio`)::
+Each ``--server`` is ``fastapi`` (the plain FastAPI peer of bench/peers.py) or
+``NAME[@TREE][:NER_X=V,...]``: the service named NAME, with those settings, run from the
+source tree TREE (a git worktree of another commit, say; its own ``service`` and ``model``
+packages are imported, checked before it starts) or from this checkout. Every round drives
+each server once with the same load (one wrk run after a short warm-up), in reverse order
+every other round; the servers not driven sit idle. Each run reports the CPU time the
+server's processes took per request answered. Prints each run, per server the median of the
+rounds, and for each server after the first the median of its ratios to the first, round by
+round (:func:`paired_ratio`)::
 
-    python -m bench.turns --data ../shared/data/conll2003/test.txt --connections 1 \\
-        --server fastapi --server copy:NER_MODEL_IN_SERVER_TOKENS=64 \\
-        --server none:NER_MODEL_IN_SERVER_TOKENS=0
+    python -m bench.turns --data ../shared/data/conll2003/test.txt --connections 64 \\
+        --server before@/tmp/before --server after: --server after-w1:NER_MODEL_WORKERS=1
 """
 
 from __future__ import annotations
@@ -23,22 +26,13 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.cpu_share import children, cpu_seconds
-from bench.http_load import Server, plain_fastapi, service
-from bench.loadgen import Load, free_port, machine, serving, write_bodies
+from bench.host import machine, tree_cpu_seconds
+from bench.loadgen import Load, write_bodies
+from bench.servers import Server, parse_server, serving
 from model.data import read_conll
 
 #: The figures :func:`main` compares round by round.
 PAIRED = ("words_per_s", "p50_ms", "p99_ms", "cpu_us_per_request")
-
-
-def parse_server(spec: str) -> Server:
-    """``fastapi``, or ``NAME[:NER_X=V,NER_Y=W]`` for the service with those settings."""
-    if spec == "fastapi":
-        return plain_fastapi()
-    name, _, settings = spec.partition(":")
-    env = dict(item.split("=", 1) for item in settings.split(",") if item)
-    return service(name, env)
 
 
 def in_turns(
@@ -48,28 +42,22 @@ def in_turns(
     measured wrk run each time); each server's runs, in round order."""
     runs: dict[str, list[dict[str, float]]] = {s.name: [] for s in servers}
     with ExitStack() as started:
-        urls, pids = {}, {}
-        for server in servers:
-            port = free_port()
-            urls[server.name] = f"http://127.0.0.1:{port}"
-            pids[server.name] = started.enter_context(
-                serving(server.argv(port), urls[server.name] + server.ready_path, server.env)
-            )
+        running = {s.name: started.enter_context(serving(s)) for s in servers}
         for round_ in range(rounds):
             # Every other round in reverse: a server driven first in one round goes last in
             # the next, so that what changes within a round does not favour one of them.
-            order = list(urls.items())[:: -1 if round_ % 2 else 1]
-            for name, url in order:
-                load.drive(url, bodies, load.warmup)
-                before = _cpu(pids[name])
-                report = load.drive(url, bodies, load.duration)
-                cpu = _cpu(pids[name]) - before
+            order = list(running.items())[:: -1 if round_ % 2 else 1]
+            for name, server in order:
+                load.drive(server.url, bodies, load.warmup)
+                before = tree_cpu_seconds(server.pid)
+                report = load.drive(server.url, bodies, load.duration)
+                cpu = tree_cpu_seconds(server.pid) - before
                 run = {
                     "words_per_s": round(report.words_per_s, 1),
                     # To 0.01 ms: rounds at one connection differ by tenths of 2 ms.
                     "p50_ms": report.ms("p50", 2),
                     "p99_ms": report.ms("p99", 2),
-                    "errors": sum(report.errors.values()),
+                    "errors": report.failed,
                     # The server's processes (model processes included) per request answered.
                     "cpu_us_per_request": round(1e6 * cpu / max(report.requests, 1)),
                 }
@@ -77,11 +65,6 @@ def in_turns(
                 if echo:
                     print(f"round {round_ + 1} {name}: {json.dumps(run)}", flush=True)
     return runs
-
-
-def _cpu(pid: int) -> float:
-    """CPU seconds so far of a server and its children (model processes, workers)."""
-    return sum(cpu_seconds(p) for p in [pid, *children(pid)])
 
 
 def paired_ratio(
@@ -99,10 +82,23 @@ def medians(runs: Sequence[dict[str, float]]) -> dict[str, float]:
     return {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
 
 
+def _server(spec: str) -> Server:
+    try:
+        return parse_server(spec)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="CoNLL file of the sentences")
-    parser.add_argument("--server", action="append", required=True, type=parse_server)
+    parser.add_argument(
+        "--server",
+        action="append",
+        required=True,
+        type=_server,
+        metavar="fastapi|NAME[@TREE][:NER_X=V,...]",
+    )
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--per-request", type=int, default=1, help="sentences a request")
     parser.add_argument("--rounds", type=int, default=5)
@@ -112,6 +108,9 @@ def main() -> None:
     args = parser.parse_args()
 
     sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
+    names = [s.name for s in args.server]
+    if len(set(names)) < len(names):
+        parser.error(f"two servers of one name: {names}")
     load = Load(args.connections, args.seconds, args.warmup)
     with tempfile.TemporaryDirectory() as tmp:
         bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, args.per_request)
@@ -124,7 +123,9 @@ def main() -> None:
         ratios = {k: round(paired_ratio(runs, name, first, k), 3) for k in PAIRED}
         print(f"{name} / {first}, median of the rounds' ratios: {json.dumps(ratios)}")
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=1) + "\n")
+        servers = {s.name: {"tree": str(s.tree or "."), "env": s.env} for s in args.server}
+        report = {"machine": machine(), "servers": servers, "runs": runs}
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ def test_int8_copy_tags_like_the_original(tiny_model: Path) -> None:
     sentences = [["Jordan", "met", "Rossi", "in", "Oslo", "."], ["Peace", "talks", "began"]]
     int8 = quantized(tagger)
     with torch.inference_mode():
-        tags, scores = tagger.tag_sentences(sentences)
-        int8_tags, int8_scores = int8.tag_sentences(sentences)
-    assert [len(t) for t in int8_tags] == [len(t) for t in tags]
-    pairs = zip(sum(scores, []), sum(int8_scores, []), strict=True)
+        ours = tagger.tag_sentences(sentences)
+        theirs = int8.tag_sentences(sentences)
+    assert [len(p.tags) for p in theirs] == [len(p.tags) for p in ours]
+    scores = [s for p in ours for s in p.scores]
+    pairs = zip(scores, [s for p in theirs for s in p.scores], strict=True)
     # int8 rounding moves the probabilities a little, not wholesale
     assert max(abs(a - b) for a, b in pairs) < 0.1
