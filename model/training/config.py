@@ -24,6 +24,12 @@ class Data:
     #: Keep the most frequent pretrained words beside the training words, so the shipped
     #: model knows words it never saw in training.
     embeddings_limit: int = 200_000
+    #: Vectors (any source ``embeddings`` takes) whose words ``embeddings`` lacks get theirs,
+    #: mapped by a least-squares linear map fitted on the words both have
+    #: (:mod:`model.training.fill`): ``glove-6b-50d`` for the 100-d GloVe of
+    #: ``scripts/fetch_glove_100d.py``, which lacks tokens with digits, single letters and
+    #: forms such as ``'s``. None: those words start from random rows.
+    embeddings_fill: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ vectors, and the optimisers."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 
 import numpy as np
@@ -13,8 +13,25 @@ import torch
 from model.data import Sentence
 from model.network import Architecture, TaggerConfig, TaggerNetwork
 from model.training.config import TrainConfig
-from model.training.embeddings import Vectors
+from model.training.embeddings import Vectors, load_vectors
+from model.training.fill import fill_missing
 from model.vocab import Vocab, digit_key, word_key
+
+
+def pretrained_vectors(config: TrainConfig, log: Callable[[str], object]) -> Vectors | None:
+    """The run's pretrained vectors: ``embeddings``, the words it lacks filled in from
+    ``embeddings_fill`` when given, then limited to the ``embeddings_limit`` most frequent."""
+    if not config.embeddings:
+        return None
+    if not config.embeddings_fill or config.embeddings_fill == config.embeddings:
+        return load_vectors(config.embeddings, config.embeddings_limit)
+    # The map is fitted on every shared word, the limit taken after the fill.
+    filled = fill_missing(load_vectors(config.embeddings), load_vectors(config.embeddings_fill))
+    log(
+        f"{filled.added} words filled in from {config.embeddings_fill} by a linear map "
+        f"fitted on {filled.shared} words in both"
+    )
+    return filled.vectors.head(config.embeddings_limit)
 
 
 def build_vocab(

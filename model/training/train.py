@@ -28,9 +28,15 @@ from model.lexicon import Lexicon
 from model.network import Batch, TaggerNetwork
 from model.training import checkpoint
 from model.training.config import TrainConfig
-from model.training.embeddings import Vectors, load_vectors
+from model.training.embeddings import Vectors
 from model.training.evaluate import Scores, score
-from model.training.prepare import build_vocab, init_embeddings, make_optimizers, network_config
+from model.training.prepare import (
+    build_vocab,
+    init_embeddings,
+    make_optimizers,
+    network_config,
+    pretrained_vectors,
+)
 from model.vocab import Vocab, word_key
 
 
@@ -166,9 +172,7 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
     train_data, dev_data = read_conll(config.train), read_conll(config.dev)
     if config.tag_scheme == "iobes":  # dev stays IOB2: predictions are given out in IOB2
         train_data = [Sentence(s.tokens, iob2_to_iobes(s.tags)) for s in train_data]
-    vectors = None
-    if config.embeddings:
-        vectors = load_vectors(config.embeddings, config.embeddings_limit)
+    vectors = pretrained_vectors(config, log)
     vocab = build_vocab(train_data, vectors, dev_data)
     if config.lexicon:
         lexicon = json.loads(Path(config.lexicon).read_text(encoding="utf-8"))
