@@ -33,9 +33,10 @@ PER_REQUEST = 16
 REQUEST_SECONDS = "ner_request_duration_seconds"
 
 
-def capacity(running: Running, bodies: Path) -> float:
-    """Requests/s answered 200 by 32 connections in a closed loop for 15 s (after 5 s)."""
-    report = Load(32, 15, 5).measure(running.url, bodies)
+def capacity(running: Running, bodies: Path, seconds: float = 15) -> float:
+    """Requests/s answered 200 by 32 connections in a closed loop for ``seconds`` (after a
+    third of that unmeasured)."""
+    report = Load(32, seconds, seconds / 3).measure(running.url, bodies)
     return (report.requests - report.failed) / report.seconds
 
 
@@ -104,13 +105,15 @@ def main() -> int:
     parser.add_argument("--factor", type=float, default=4.0, help="overload, x capacity")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--recovery-seconds", type=int, default=20)
+    parser.add_argument("--capacity-seconds", type=float, default=15)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sentences = made_up_sentences(500 * PER_REQUEST)
-    result: dict[str, Any] = {"machine": machine(), "command": " ".join(["python", *sys.argv])}
+    command = " ".join(["python -m", __spec__.name, *sys.argv[1:]])
+    result: dict[str, Any] = {"machine": machine(), "command": command}
     with tempfile.TemporaryDirectory() as tmp, serving(service("service")) as running:
         bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, PER_REQUEST)
-        rate = capacity(running, bodies)
+        rate = capacity(running, bodies, args.capacity_seconds)
         result["capacity_rps"] = round(rate, 1)
         print(f"capacity {rate:.1f} req/s; overload at {args.factor * rate:.1f}", flush=True)
         rss_before = rss_mib(running.pid)

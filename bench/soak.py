@@ -32,12 +32,13 @@ def main() -> int:
     parser.add_argument("--load", type=float, default=0.7, help="fraction of capacity")
     parser.add_argument("--rate", type=float, help="requests/s (skips measuring capacity)")
     parser.add_argument("--minute", type=float, default=60, help="seconds a reported minute")
+    parser.add_argument("--capacity-seconds", type=float, default=15)
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
     sentences = made_up_sentences(500 * PER_REQUEST)
     with tempfile.TemporaryDirectory() as tmp, serving(service("service")) as running:
         bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, PER_REQUEST)
-        measured = None if args.rate else round(capacity(running, bodies), 1)
+        measured = None if args.rate else round(capacity(running, bodies, args.capacity_seconds), 1)
         rate = args.rate or round(args.load * (measured or 0), 1)
         print(f"capacity {measured} req/s; soaking at {rate:.1f} req/s", flush=True)
         load = Load(64, args.minute, 0, rate=rate)
@@ -52,7 +53,7 @@ def main() -> int:
     answered = sum(m["statuses"].get("200", 0) for m in minutes)
     result = {
         "machine": machine(),
-        "command": " ".join(["python", *sys.argv]),
+        "command": " ".join(["python -m", __spec__.name, *sys.argv[1:]]),
         "capacity_rps": measured,
         "rate_rps": rate,
         "sentences_per_request": PER_REQUEST,
