@@ -85,10 +85,12 @@ class WrkReport:
 
     @property
     def seconds(self) -> float:
+        """How long the run took."""
         return self.duration_us / 1e6
 
     @property
     def requests_per_s(self) -> float:
+        """Requests answered (with any status) per second."""
         return self.requests / self.seconds
 
     @property

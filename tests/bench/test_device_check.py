@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import generate_latest
 
 from bench.device_check import metric_checks
-from service.core.batching import BatchReport
+from service.core.pending import BatchReport
 from service.metrics import Metrics
 
 
@@ -13,7 +13,13 @@ def _page(device: str, batches: list[BatchReport], unmeasured: int = 0) -> str:
     metrics = Metrics()
     metrics.serving("bigru-conll03", device, True, lambda: 0)
     for report in batches:
-        metrics.observe_batch(report)
+        metrics.observe_batch(
+            report.size,
+            report.tokens,
+            report.compute_seconds,
+            report.queue_waits,
+            report.in_server,
+        )
     for _ in range(unmeasured):  # a batch counted without its model time
         metrics.batch_size.observe(1)
     return generate_latest(metrics.registry).decode()
