@@ -137,7 +137,7 @@ class Running:
 @contextmanager
 def serving(server: Server, timeout: float = 180) -> Iterator[Running]:
     """Run ``server`` on a free port until the block ends, once its ready path answers 200."""
-    if server.tree:
+    if server.ours:  # which code it runs, said before it starts (checked for another tree)
         service_dir, model_dir = imported_from(server)
         print(f"{server.name}: service from {service_dir}, model from {model_dir}", flush=True)
     port = free_port()

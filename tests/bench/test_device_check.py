@@ -5,21 +5,19 @@ from __future__ import annotations
 from prometheus_client import generate_latest
 
 from bench.device_check import metric_checks
-from service.core.pending import BatchReport
 from service.metrics import Metrics
 
+#: A batch as ``Metrics.observe_batch`` records it: sentences, tokens, model seconds, each
+#: sentence's queue wait, and whether the copy in the server tagged it.
+Batch = tuple[int, int, float, list[float], bool]
+BATCHES: list[Batch] = [(3, 30, 0.004, [0.001] * 3, False), (1, 9, 0.002, [0.0], True)]
 
-def _page(device: str, batches: list[BatchReport], unmeasured: int = 0) -> str:
+
+def _page(device: str, batches: list[Batch], unmeasured: int = 0) -> str:
     metrics = Metrics()
     metrics.serving("bigru-conll03", device, True, lambda: 0)
-    for report in batches:
-        metrics.observe_batch(
-            report.size,
-            report.tokens,
-            report.compute_seconds,
-            report.queue_waits,
-            report.in_server,
-        )
+    for batch in batches:
+        metrics.observe_batch(*batch)
     for _ in range(unmeasured):  # a batch counted without its model time
         metrics.batch_size.observe(1)
     return generate_latest(metrics.registry).decode()
@@ -27,14 +25,6 @@ def _page(device: str, batches: list[BatchReport], unmeasured: int = 0) -> str:
 
 def _failed(checks: list[dict[str, object]]) -> list[object]:
     return [c["check"] for c in checks if not c["ok"]]
-
-
-BATCHES = [
-    BatchReport(
-        size=3, tokens=30, compute_seconds=0.004, queue_waits=[0.001] * 3, closed_by="size"
-    ),
-    BatchReport(size=1, tokens=9, compute_seconds=0.002, queue_waits=[0.0], closed_by="deadline"),
-]
 
 
 def test_batches_on_the_device_pass() -> None:
