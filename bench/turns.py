@@ -13,7 +13,7 @@ rounds, and for each server after the first the median of its ratios to the firs
 round (:func:`paired_ratio`)::
 
     python -m bench.turns --data ../shared/data/conll2003/test.txt --connections 64 \\
-        --server before@/tmp/before --server after: --server after-w1:NER_MODEL_WORKERS=1
+        --server before@/tmp/before --server after --server after-w1:NER_MODEL_WORKERS=1
 """
 
 from __future__ import annotations
