@@ -57,9 +57,9 @@ def tag_shard(tagger: Tagger, job: Job, shard: Shard, out: OutputDir, report: Re
                 write_rows(tagged.rows, stream, "jsonl")
             else:
                 rows += tagged.rows
-            records, words = records + len(tagged.rows), words + tagged.words
+            records, words = records + len(tagged.rows), words + sum(tagged.words)
             lines += len(batch)
-            report(len(batch), len(tagged.rows), tagged.words)
+            report(len(batch), len(tagged.rows), sum(tagged.words))
         if rows:
             write_rows(rows, stream, "parquet")
     if out.format == "parquet" and not rows:

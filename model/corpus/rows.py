@@ -22,10 +22,10 @@ Row: TypeAlias = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class TaggedBatch:
-    """What tagging a batch gave: one row per record, in order, and the words it tagged."""
+    """What tagging a batch gave: one row per record, in order, and each one's words."""
 
     rows: list[Row]
-    words: int
+    words: list[int]
 
 
 def tag_records(tagger: Tagger, records: Sequence[Record], tokens: bool = False) -> TaggedBatch:
@@ -33,14 +33,14 @@ def tag_records(tagger: Tagger, records: Sequence[Record], tokens: bool = False)
     results = tagger.tag([record.text for record in records])
     if len(results) != len(records):
         raise RuntimeError(f"the tagger gave {len(results)} results for {len(records)} texts")
-    rows, words = [], 0
+    rows, words = [], []
     for record, tagged in zip(records, results, strict=True):
         row: Row = {"id": record.id, **record.fields}
         row["entities"] = [asdict(entity) for entity in tagged.entities]
         if tokens:
             row["tokens"] = [asdict(token) for token in tagged.tokens]
         rows.append(row)
-        words += len(tagged.tokens)
+        words.append(len(tagged.tokens))
     return TaggedBatch(rows, words)
 
 
