@@ -67,8 +67,11 @@ def run_tag(args: argparse.Namespace) -> int:
     if args.output is None:
         raise SystemExit("bigru-ner tag --engine ray: give --output (a directory or URL)")
     forced = None if args.input_format == "auto" else args.input_format
+    # Local names are expanded here (Ray takes no globs); URLs go to Ray as they are.
+    local = [p for p, _ in _inputs([i for i in args.input if "://" not in i], "auto")]
+    paths = local + [i for i in args.input if "://" in i]
     fmt = _output_format(args)
-    print(run_on_ray(args.input, forced, args.output, fmt, job, args.workers), file=sys.stderr)
+    print(run_on_ray(paths, forced, args.output, fmt, job, args.workers), file=sys.stderr)
     return 0
 
 
@@ -138,7 +141,13 @@ def _run_local(args: argparse.Namespace, inputs: list[tuple[str, Format]], job: 
             raise SystemExit(f"bigru-ner tag: {error}") from None
         todo = [s for s in shards if out.done(s) is None]
         with Progress(sum(s.count for s in todo), len(shards) - len(todo)) as progress:
-            run(job, todo, out, workers, progress.update)
+            try:
+                run(job, todo, out, workers, progress.update)
+            except KeyboardInterrupt:
+                if single and args.output is None:
+                    raise
+                print(f"interrupted: the same command resumes into {root}", file=sys.stderr)
+                return 130
         counts = [out.done(s) or {} for s in shards]
         rejects = sum(c["rejects"] for c in counts)
         where = _finish(args, out, shards, root, fmt) if single else root / "_rejects"
