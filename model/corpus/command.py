@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model.artifact import DEFAULT_MODEL
 from model.corpus.records import FORMATS, MAX_CHARS, Format, Limits, format_of
 from model.corpus.rows import OutputFormat
-from model.corpus.shards import OutputDir
+from model.corpus.shards import OutputDir, Shard
 
 if TYPE_CHECKING:
     from model.corpus.local import Job
@@ -38,7 +40,9 @@ def add_tag(commands: Any) -> None:
     parser.add_argument("--input-format", choices=("auto", *FORMATS), default="auto")
     parser.add_argument("--output", help="a .jsonl or .parquet file, or a directory of shards")
     parser.add_argument("--format", choices=("jsonl", "parquet"), help="output format")
-    parser.add_argument("--rejects", help="rejects file (default: beside the output)")
+    parser.add_argument(
+        "--rejects", help="rejects file of a file or standard output (default: beside the file)"
+    )
     parser.add_argument("--tokens", action="store_true", help="write each record's tokens too")
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
     parser.add_argument("--device", default="cpu")
@@ -149,19 +153,18 @@ def _run_local(args: argparse.Namespace, inputs: list[tuple[str, Format]], job: 
                 print(f"interrupted: the same command resumes into {root}", file=sys.stderr)
                 return 130
         counts = [out.done(s) or {} for s in shards]
-        rejects = sum(c["rejects"] for c in counts)
-        where = _finish(args, out, shards, root, fmt) if single else root / "_rejects"
-    print(progress.summary(counts, rejects and where), file=sys.stderr)
+        where = _finish(args, out, shards, root) if single else str(root / "_rejects")
+    print(progress.summary(counts, where), file=sys.stderr)
     return 0
 
 
-def _finish(args: argparse.Namespace, out: OutputDir, shards: Any, root: Path, fmt: str) -> str:
+def _finish(args: argparse.Namespace, out: OutputDir, shards: Sequence[Shard], root: Path) -> str:
     """Merge the shards into the output file (or standard output); where the rejects went."""
     rejects_path = args.rejects
     if rejects_path is None and args.output is not None:
         rejects_path = str(Path(args.output).with_suffix("")) + ".rejects.jsonl"
-    rejects = open(rejects_path, "wb") if rejects_path else None  # noqa: SIM115
-    try:
+    with contextlib.ExitStack() as stack:
+        rejects = stack.enter_context(open(rejects_path, "wb")) if rejects_path else None
         if args.output is None:
             out.merge(shards, sys.stdout.buffer, rejects)
             sys.stdout.buffer.flush()
@@ -171,9 +174,6 @@ def _finish(args: argparse.Namespace, out: OutputDir, shards: Any, root: Path, f
                 out.merge(shards, stream, rejects)
             os.replace(written, args.output)
             shutil.rmtree(root)
-    finally:
-        if rejects is not None:
-            rejects.close()
     if rejects_path and os.path.getsize(rejects_path) == 0:
         os.unlink(rejects_path)
-    return rejects_path or "nowhere: give --rejects FILE"
+    return rejects_path or "not kept: give --rejects FILE"

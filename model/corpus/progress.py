@@ -33,7 +33,7 @@ class Progress:
         elapsed = time.monotonic() - self.started
         self.bar.set_postfix_str(f"{self.words / max(elapsed, 1e-9):,.0f} words/s", refresh=False)
 
-    def summary(self, counts: Sequence[dict[str, Any]], rejects_at: Any) -> str:
+    def summary(self, counts: Sequence[dict[str, Any]], rejects_at: str) -> str:
         """One line: what the whole output holds, this run's speed, the rejects and where."""
         elapsed = time.monotonic() - self.started
         records = sum(c["records"] for c in counts)
