@@ -45,8 +45,10 @@ def add_tag(commands: Any) -> None:
     )
     parser.add_argument("--tokens", action="store_true", help="write each record's tokens too")
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--workers", type=int, help="processes or Ray actors (default: all cores)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
+    parser.add_argument(
+        "--workers", type=int, help="processes or Ray actors (default: every core; 1 on CUDA)"
+    )
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--batch-size", type=int, default=256, help="records tagged together")
     parser.add_argument("--max-chars", type=int, default=MAX_CHARS, help="longer texts: rejects")
@@ -61,9 +63,13 @@ def run_tag(args: argparse.Namespace) -> int:
     if not args.input:
         return _print_entities(args)
     from model.corpus.local import Job
+    from model.device import resolve_device
 
     limits = Limits(args.max_chars, args.text_field, args.id_field)
-    job = Job(args.model, args.device, limits, args.batch_size, args.tokens)
+    device = str(resolve_device(args.device))
+    if args.workers is None and device != "cpu":
+        args.workers = 1  # one process has the GPU to itself
+    job = Job(args.model, device, limits, args.batch_size, args.tokens)
     if args.engine == "local":
         return _run_local(args, _inputs(args.input, args.input_format), job)
     from model.corpus.on_ray import run_on_ray
@@ -80,11 +86,12 @@ def run_tag(args: argparse.Namespace) -> int:
 
 
 def _print_entities(args: argparse.Namespace) -> int:
+    from model.device import resolve_device
     from model.tagger import Tagger
 
     if not args.text:
         raise SystemExit("give text to tag, or --input FILE")
-    tagger = Tagger.load(args.model, args.device)
+    tagger = Tagger.load(args.model, resolve_device(args.device))
     for entity in tagger.tag([" ".join(args.text)])[0].entities:
         print(f"{entity.start}\t{entity.end}\t{entity.label}\t{entity.text}\t{entity.score:.3f}")
     return 0
