@@ -9,12 +9,11 @@ resident memory of one worker (process or actor), sampled. Targets (issue 29), o
 after start-up: every core >= 1.8x one worker; Ray >= 0.85x every core; every core >= 3x
 spaCy with as many processes.
 
-    python -m bench.corpus --conll ../shared/data/conll2003/test.txt --sentences 20000 \\
-        --out bench/results/corpus.json
+    python -m bench.corpus --conll ../shared/data/conll2003/test.txt --out bench/results/corpus.json
 
-``--texts FILE`` takes a JSONL file (``text``) instead; ``--rows`` picks rows (``local1``,
-``local``, ``ray``, ``spacy``); ``--model`` another model. spaCy needs the ``bench`` extra,
-Ray the ``ray`` extra. Not a test: run it on a quiet machine.
+``--texts FILE``: a JSONL file (``text``) instead; ``--rows``: some rows (``local1``, ``local``,
+``ray``, ``spacy``). spaCy needs the ``bench`` extra, Ray the ``ray`` extra. Run it on a quiet
+machine.
 """
 
 from __future__ import annotations
@@ -88,10 +87,6 @@ class PeakMemory:
                     continue
 
 
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 def tree_of(root: Callable[[], int | None]) -> Callable[[int, bytes], bool]:
     """A matcher of the process ``root`` gives (once it has started) and those below it."""
 
@@ -100,7 +95,8 @@ def tree_of(root: Callable[[], int | None]) -> Callable[[int, bytes], bool]:
         while top is not None and pid > 1:
             if pid == top:
                 return True
-            pid = _parent(pid)
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])  # its parent
         return False
 
     return matches

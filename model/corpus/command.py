@@ -72,8 +72,10 @@ def run_tag(args: argparse.Namespace) -> int:
     job = Job(args.model, device, limits, args.batch_size, args.tokens)
     if args.engine == "local":
         return _run_local(args, _inputs(args.input, args.input_format), job)
-    from model.corpus.on_ray import run_on_ray
-
+    try:
+        from model.corpus.on_ray import run_on_ray
+    except ModuleNotFoundError as error:
+        raise SystemExit(f"--engine ray: {error}; pip install 'bigru-ner[ray]'") from None
     if args.output is None:
         raise SystemExit("bigru-ner tag --engine ray: give --output (a directory or URL)")
     forced = None if args.input_format == "auto" else args.input_format
