@@ -60,10 +60,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--service-env", action="append", default=[], metavar="NER_X=V")
+    parser.add_argument("--tree", type=Path, help="run the service from this source tree")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.service_env)
     sentences = [s.tokens for s in read_conll(args.data) if s.tokens]
-    with tempfile.TemporaryDirectory() as tmp, serving(service("service", env)) as running:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serving(service("service", env, args.tree)) as running,
+    ):
         bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, args.per_request)
         print(json.dumps({"machine": machine(), "env": env, "per_request": args.per_request}))
         for connections in [int(c) for c in args.connections.split(",")]:

@@ -107,11 +107,15 @@ def main() -> int:
     parser.add_argument("--recovery-seconds", type=int, default=20)
     parser.add_argument("--capacity-seconds", type=float, default=15)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--tree", type=Path, help="run the service from this source tree")
     args = parser.parse_args()
     sentences = made_up_sentences(500 * PER_REQUEST)
     command = " ".join(["python -m", __spec__.name, *sys.argv[1:]])
     result: dict[str, Any] = {"machine": machine(), "command": command}
-    with tempfile.TemporaryDirectory() as tmp, serving(service("service")) as running:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serving(service("service", tree=args.tree)) as running,
+    ):
         bodies = write_bodies(Path(tmp) / "bodies.jsonl", sentences, PER_REQUEST)
         rate = capacity(running, bodies, args.capacity_seconds)
         result["capacity_rps"] = round(rate, 1)

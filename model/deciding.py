@@ -29,6 +29,7 @@ import torch
 
 from model.features import encode, given_out
 from model.network import TaggerNetwork
+from model.pipeline import Prediction
 from model.vocab import Vocab
 
 
@@ -78,20 +79,18 @@ class Question:
         """The final tags of each prefix's tokens: the labels whose probability is asked."""
         return [list(self.tags[: j + 1]) for j in self.cuts]
 
-    def answer(
-        self, tags: Sequence[Sequence[str]], probabilities: Sequence[Sequence[float]]
-    ) -> list[Deciding]:
-        """The deciding word of each token asked, from the BiGRU's tags of :meth:`prefixes`
-        and its probabilities of :meth:`labels`."""
-        if len(tags) != len(self.cuts) or len(probabilities) != len(self.cuts):
-            raise ValueError(f"{len(tags)} prefixes tagged, {len(self.cuts)} asked")
+    def answer(self, predictions: Sequence[Prediction]) -> list[Deciding]:
+        """The deciding word of each token asked, from the BiGRU's :class:`Prediction` of each
+        of :meth:`prefixes`: its tags, and as scores its probabilities of :meth:`labels`."""
+        if len(predictions) != len(self.cuts):
+            raise ValueError(f"{len(predictions)} prefixes tagged, {len(self.cuts)} asked")
         out = []
         last = len(self.tokens) - 1
         for token in self.asked:
             final = self.tags[token]
             steps = [
-                Step(j, tags[k][token], probabilities[k][token])
-                for k, j in enumerate(self.cuts)
+                Step(j, p.tags[token], p.scores[token])
+                for p, j in zip(predictions, self.cuts, strict=True)
                 if j >= token
             ]
             steps.append(Step(last, final, self.probabilities[token]))
@@ -110,17 +109,17 @@ def padded_tokens(questions: Sequence[Question]) -> int:
     return sum(len(c) for c in cuts) * max((c[-1] + 1 for c in cuts), default=0)
 
 
-def probabilities_of(
+def label_probabilities(
     network: TaggerNetwork,
     vocab: Vocab,
     sentences: Sequence[Sequence[str]],
     labels: Sequence[Sequence[str]],
     device: torch.device | str = "cpu",
-) -> tuple[list[list[str]], list[list[float]]]:
-    """Tags of each (non-empty) token list, and each token's probability of the label that
-    ``labels`` gives it, all in one padded batch: one network call."""
+) -> list[Prediction]:
+    """Each (non-empty) token list's tags, with each token's probability of the label that
+    ``labels`` gives it (not of its own tag), all in one padded batch: one network call."""
     if not sentences:
-        return [], []
+        return []
     network.eval()
     with torch.inference_mode():
         batch = encode(sentences, vocab, network.config.max_word_chars)
@@ -130,5 +129,7 @@ def probabilities_of(
             wanted[row, : len(names)] = torch.tensor([vocab.output_tags.index(t) for t in names])
         chosen = probs.gather(2, wanted.unsqueeze(2)).squeeze(2)
         best_rows, chosen_rows = best.cpu().numpy().tolist(), chosen.cpu().numpy().tolist()
-    tags = [[vocab.output_tags[k] for k in best_rows[i][: len(s)]] for i, s in enumerate(sentences)]
-    return tags, [chosen_rows[i][: len(s)] for i, s in enumerate(sentences)]
+    return [
+        Prediction([vocab.output_tags[k] for k in best_rows[i][: len(s)]], chosen_rows[i][: len(s)])
+        for i, s in enumerate(sentences)
+    ]

@@ -8,8 +8,13 @@ from dataclasses import dataclass
 
 import torch
 
+from model.grouping import calls
 from model.network import Batch, TaggerNetwork
+from model.pipeline import Prediction
 from model.vocab import Vocab, casing
+
+#: A place in :func:`tag_sentences`' answer not filled in yet.
+_UNSET = Prediction([], [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,26 +106,28 @@ def encode(sentences: Sequence[Sequence[str]], vocab: Vocab, max_word_chars: int
     return collate(encoded)
 
 
-def predict(
+def tag_sentences(
     network: TaggerNetwork,
     vocab: Vocab,
     sentences: Sequence[Sequence[str]],
-    batch_size: int = 256,
     device: torch.device | str = "cpu",
-) -> tuple[list[list[str]], list[list[float]]]:
-    """Tags and their probabilities for each sentence; empty sentences get empty lists.
+    call_cost: int | None = None,
+    most: int = 256,
+) -> list[Prediction]:
+    """A :class:`Prediction` for each sentence, in input order; an empty one gets empty lists.
 
-    Sentences are sorted by length into batches so padding stays small, and results come
-    back in input order. Tags are IOB2 (``vocab.output_tags``), see :func:`given_out`.
+    The one place where sentences are sorted by length and cut into model calls (of at most
+    ``most`` sentences; with ``call_cost``, also where the padding saved outweighs a call, see
+    :func:`model.grouping.calls`), so that padding stays small. Tags are IOB2
+    (``vocab.output_tags``), see :func:`given_out`.
     """
     if network.training:  # eval() walks every module: a few % of a one-sentence call
         network.eval()
-    tags: list[list[str]] = [[] for _ in sentences]
-    scores: list[list[float]] = [[] for _ in sentences]
+    out = [Prediction([], []) if not s else _UNSET for s in sentences]
     order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
     with torch.inference_mode():
-        for first in range(0, len(order), batch_size):
-            chunk = order[first : first + batch_size]
+        for call in calls([len(sentences[i]) for i in order], call_cost, most):
+            chunk = order[call]
             batch = encode([sentences[i] for i in chunk], vocab, network.config.max_word_chars)
             # TaggerNetwork.decode, with the tags given out as vocab.output_tags
             best, every = given_out(vocab, *network.distributions(batch.to(device)))
@@ -129,9 +136,9 @@ def predict(
             best_rows, prob_rows = best.cpu().numpy().tolist(), probs.cpu().numpy().tolist()
             for row, i in enumerate(chunk):
                 n = len(sentences[i])
-                tags[i] = [vocab.output_tags[k] for k in best_rows[row][:n]]
-                scores[i] = prob_rows[row][:n]
-    return tags, scores
+                tags = [vocab.output_tags[k] for k in best_rows[row][:n]]
+                out[i] = Prediction(tags, prob_rows[row][:n])
+    return out
 
 
 def given_out(

@@ -30,3 +30,16 @@ def length_groups(lengths: Sequence[int], call_cost: int) -> list[slice]:
         groups.append(slice(starts[cut[k]], starts[k]))
         k = cut[k]
     return groups[::-1]
+
+
+def calls(lengths: Sequence[int], call_cost: int | None, most: int) -> list[slice]:
+    """The model calls of items sorted by length: :func:`length_groups` (None: one group),
+    each cut again into calls of at most ``most`` items."""
+    if not lengths:
+        return []
+    groups = [slice(0, len(lengths))] if call_cost is None else length_groups(lengths, call_cost)
+    return [
+        slice(start, min(start + most, group.stop))
+        for group in groups
+        for start in range(group.start, group.stop, most)
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from model.tokenize import Token, split_sentences
 
@@ -19,6 +20,14 @@ class Document:
 
     text: str | None
     sentences: list[list[Token]]
+
+
+class Prediction(NamedTuple):
+    """What the model gives one sentence: a tag per token and the tag's probability. The
+    record that travels from the network to the answer."""
+
+    tags: list[str]
+    scores: list[float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,28 +111,21 @@ def sentences_of(documents: Sequence[Document]) -> list[list[str]]:
     return [[token.text for token in sentence] for d in documents for sentence in d.sentences]
 
 
-def tagged(
-    documents: Sequence[Document],
-    tags: Sequence[Sequence[str]],
-    scores: Sequence[Sequence[float]],
-) -> list[Tagged]:
-    """Each document's sentences put back together with their tags and scores (one list per
-    sentence of :func:`sentences_of`), and its entities found."""
+def tagged(documents: Sequence[Document], predictions: Sequence[Prediction]) -> list[Tagged]:
+    """Each document's sentences put back together with their predictions (one per sentence
+    of :func:`sentences_of`), and its entities found."""
     out, k = [], 0
     for document in documents:
         n = len(document.sentences)
         tokens = [token for sentence in document.sentences for token in sentence]
+        mine = predictions[k : k + n]
+        tags = [tag for p in mine for tag in p.tags]
         out.append(
-            assemble(
-                tokens,
-                [tag for sentence in tags[k : k + n] for tag in sentence],
-                [score for sentence in scores[k : k + n] for score in sentence],
-                document.text,
-            )
+            assemble(tokens, tags, [score for p in mine for score in p.scores], document.text)
         )
         k += n
-    if k != len(tags):
-        raise ValueError(f"{len(tags)} tag lists for {k} sentences")
+    if k != len(predictions):
+        raise ValueError(f"{len(predictions)} predictions for {k} sentences")
     return out
 
 

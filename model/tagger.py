@@ -8,10 +8,11 @@ from pathlib import Path
 import torch
 
 from model.artifact import DEFAULT_MODEL, LoadedModel, load
-from model.deciding import probabilities_of
-from model.features import predict
+from model.deciding import label_probabilities
+from model.features import tag_sentences
 from model.pipeline import (
     Document,
+    Prediction,
     Tagged,
     documents_from_texts,
     documents_from_tokens,
@@ -23,15 +24,28 @@ from model.pipeline import (
 class Tagger:
     """Tags raw text (tokenized and split into sentences here) or pre-tokenized sentences."""
 
-    def __init__(self, model: LoadedModel, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: LoadedModel,
+        device: str | torch.device = "cpu",
+        call_cost: int | None = None,
+    ) -> None:
         self.model = model
         self.device = torch.device(device)
+        #: One model call's cost in padded tokens, for cutting sentences sorted by length into
+        #: calls (:func:`model.grouping.calls`); None: calls of up to 256 sentences.
+        self.call_cost = call_cost
         model.network.to(self.device).eval()
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_MODEL, device: str | torch.device = "cpu") -> Tagger:
+    def load(
+        cls,
+        path: str | Path = DEFAULT_MODEL,
+        device: str | torch.device = "cpu",
+        call_cost: int | None = None,
+    ) -> Tagger:
         """Load an artifact directory (the bundled BiGRU by default)."""
-        return cls(load(path, device), device)
+        return cls(load(path, device), device, call_cost)
 
     @property
     def name(self) -> str:
@@ -45,20 +59,18 @@ class Tagger:
     def bidirectional(self) -> bool:
         return self.model.network.config.bidirectional
 
-    def tag_sentences(
-        self, sentences: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
-        """Tags and tag probabilities of each token list, in one or more padded batches."""
-        return predict(self.model.network, self.model.vocab, sentences, device=self.device)
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
+        """The tags of each token list and their probabilities, in input order."""
+        network, vocab = self.model.network, self.model.vocab
+        return tag_sentences(network, vocab, sentences, self.device, self.call_cost)
 
     def probabilities_of(
         self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
+    ) -> list[Prediction]:
         """Tags of each token list, and each token's probability of the label ``labels`` gives
         it, in one batch (see :mod:`model.deciding`)."""
-        return probabilities_of(
-            self.model.network, self.model.vocab, sentences, labels, device=self.device
-        )
+        network, vocab = self.model.network, self.model.vocab
+        return label_probabilities(network, vocab, sentences, labels, self.device)
 
     def tag_tokens(self, sentences: Sequence[Sequence[str]]) -> list[Tagged]:
         """Tag pre-tokenized sentences; offsets are token indices."""
@@ -69,5 +81,4 @@ class Tagger:
         return self._tag_documents(documents_from_texts(texts))
 
     def _tag_documents(self, documents: list[Document]) -> list[Tagged]:
-        tags, scores = self.tag_sentences(sentences_of(documents))
-        return tagged(documents, tags, scores)
+        return tagged(documents, self.tag_sentences(sentences_of(documents)))

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from model.artifact import LoadedModel, load
 from model.data import Sentence, read_documents
-from model.features import predict
-from model.pipeline import tags_to_spans
+from model.features import tag_sentences
+from model.pipeline import Prediction, tags_to_spans
 from model.training.evaluate import score
 
 
@@ -60,20 +60,18 @@ def truecased(document: Sequence[Sentence], which: Sequence[str] = ("upper",)) -
     return out
 
 
-def voted(
-    document: Sequence[Sentence], tags: Sequence[Sequence[str]], scores: Sequence[Sequence[float]]
-) -> list[list[str]]:
-    """The document's predicted ``tags`` with each entity relabelled as the same words (any
-    case) are most often labelled in it, weighted by the entities' mean scores."""
+def voted(document: Sequence[Sentence], predictions: Sequence[Prediction]) -> list[list[str]]:
+    """The document's predicted tags with each entity relabelled as the same words (any case)
+    are most often labelled in it, weighted by the entities' mean scores."""
     votes: dict[str, Counter[str]] = defaultdict(Counter)
-    for sentence, sentence_tags, sentence_scores in zip(document, tags, scores, strict=True):
-        for span in tags_to_spans(sentence_tags):
+    for sentence, predicted in zip(document, predictions, strict=True):
+        for span in tags_to_spans(predicted.tags):
             words = " ".join(sentence.tokens[span.start : span.end]).lower()
-            mean = sum(sentence_scores[span.start : span.end]) / (span.end - span.start)
+            mean = sum(predicted.scores[span.start : span.end]) / (span.end - span.start)
             votes[words][span.label] += mean
-    out = [list(t) for t in tags]
-    for i, (sentence, sentence_tags) in enumerate(zip(document, tags, strict=True)):
-        for span in tags_to_spans(sentence_tags):
+    out = [list(p.tags) for p in predictions]
+    for i, (sentence, predicted) in enumerate(zip(document, predictions, strict=True)):
+        for span in tags_to_spans(predicted.tags):
             words = " ".join(sentence.tokens[span.start : span.end]).lower()
             label = votes[words].most_common(1)[0][0]
             out[i][span.start : span.end] = [f"I-{label}"] * (span.end - span.start)
@@ -81,12 +79,11 @@ def voted(
     return out
 
 
-def tagged(
-    loaded: LoadedModel, sentences: Sequence[Sentence]
-) -> tuple[float, list[list[str]], list[list[float]]]:
-    """Entity F1 of the model on ``sentences``, and its tags and scores."""
-    tags, scores = predict(loaded.network, loaded.vocab, [s.tokens for s in sentences])
-    return score([s.tags for s in sentences], tags).f1, tags, scores
+def tagged(loaded: LoadedModel, sentences: Sequence[Sentence]) -> tuple[float, list[Prediction]]:
+    """Entity F1 of the model on ``sentences``, and its prediction of each."""
+    predictions = tag_sentences(loaded.network, loaded.vocab, [s.tokens for s in sentences])
+    f1 = score([s.tags for s in sentences], [p.tags for p in predictions]).f1
+    return f1, predictions
 
 
 def main() -> None:
@@ -102,13 +99,13 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: |")
     for run in args.runs:
         loaded = load(run)
-        base, tags, scores = tagged(loaded, sentences)
+        base, predictions = tagged(loaded, sentences)
         upper = tagged(loaded, [s for d in documents for s in truecased(d)])[0]
         both = tagged(loaded, [s for d in documents for s in truecased(d, ("upper", "lower"))])[0]
         relabelled, k = [], 0
         for document in documents:
             n = len(document)
-            relabelled += voted(document, tags[k : k + n], scores[k : k + n])
+            relabelled += voted(document, predictions[k : k + n])
             k += n
         vote = score([s.tags for s in sentences], relabelled).f1
         row = " | ".join(f"{x:.4f} ({x - base:+.4f})" for x in (upper, both, vote))

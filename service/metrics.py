@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter as CountOf
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,8 +22,6 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-
-from service.core.pending import BatchReport
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +53,16 @@ BATCH_TOKEN_BUCKETS = tuple(float(2**k) for k in range(0, 17))
 DISTANCE_BUCKETS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 64.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Batch(Protocol):
+    """The figures of one batch that the metrics record (what the batcher reports)."""
+
+    size: int
+    tokens: int
+    compute_seconds: float
+    queue_waits: list[float]
+    in_server: bool
 
 
 class Metrics:
@@ -166,16 +175,16 @@ class Metrics:
         """What to call when ``model``'s process is replaced (its series starts at 0)."""
         return self.model_restarts.labels(model=model).inc
 
-    def observe_batch(self, report: BatchReport) -> None:
+    def observe_batch(self, batch: Batch) -> None:
         """Record one batch that went through the model."""
-        self.batch_size.observe(report.size)
-        self.batch_tokens.observe(report.tokens)
-        self.tokens.inc(report.tokens)
+        self.batch_size.observe(batch.size)
+        self.batch_tokens.observe(batch.tokens)
+        self.tokens.inc(batch.tokens)
         if self._inference is not None:
-            self._inference.observe(report.compute_seconds)
-        if report.in_loop:
+            self._inference.observe(batch.compute_seconds)
+        if batch.in_server:
             self.in_server_batches.inc()
-        for wait in report.queue_waits:
+        for wait in batch.queue_waits:
             self.queue_wait.observe(wait)
 
     def observe_entities(self, labels: Sequence[str]) -> None:

@@ -23,18 +23,18 @@ def serve(settings: Settings) -> None:
     import torch
     import uvicorn
 
-    from service.core.models import close_all, load_backends
+    from service.core.models import close, load_all
     from service.http.app import create_app
     from service.settings import FORWARD, TAG
     from service.shutdown import DrainingServer
 
-    torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.tuning.torch_threads)
     # As PID 1 of a container, the process ignores a stop signal that it has no handler for:
     # until uvicorn installs its own, a stop ends the loading here, children included.
     previous = signal.signal(signal.SIGTERM, _stop_loading)
-    backends = load_backends(settings.model_settings())
+    models = load_all(settings.model_settings())
     signal.signal(signal.SIGTERM, previous)
-    app = create_app(settings, backends[TAG], backends.get(FORWARD))
+    app = create_app(settings, models[TAG], models.get(FORWARD))
     # The libraries (and the model, when it is loaded here) are 200-250k objects that live as
     # long as the process. Frozen, they are out of the garbage collector's sight, and a full
     # collection no longer stops the event loop (BENCHMARKS.md, "Where the defaults come from").
@@ -52,7 +52,7 @@ def serve(settings: Settings) -> None:
     try:
         DrainingServer(config, app.state.service, settings.shutdown_grace_s).run()
     finally:
-        close_all(backends.values())
+        close(*models.values())
 
 
 def _stop_loading(signum: int, frame: FrameType | None) -> None:
@@ -65,7 +65,7 @@ def _stop_loading(signum: int, frame: FrameType | None) -> None:
 def main(overrides: Mapping[str, Any] | None = None) -> int:
     """Run the service; a bad setting or model ends it with status 2 and a clear message."""
     from model.artifact import ArtifactError
-    from service.core.process import ModelProcessError
+    from service.core.child import ModelProcessError
 
     try:
         settings = load_settings(**dict(overrides or {}))

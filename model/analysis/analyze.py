@@ -33,7 +33,7 @@ from model.analysis.pairs import MinimalPair
 from model.artifact import LoadedModel
 from model.data import Sentence, recase
 from model.deciding import Deciding, Question
-from model.features import predict
+from model.features import tag_sentences
 from model.training.evaluate import evaluate, score
 
 
@@ -51,9 +51,8 @@ def minimal_pairs(
     tokens = sum(len(s.tokens) for s in sentences)
     out: dict[str, Any] = {"pairs": len(pairs), "opening_tokens": openings, "tokens": tokens}
     for model, loaded in zip(MODELS, (forward, both), strict=True):
-        tags, _ = predict(
-            loaded.network, loaded.vocab, [s.tokens for s in sentences], device=device
-        )
+        tagged = tag_sentences(loaded.network, loaded.vocab, [s.tokens for s in sentences], device)
+        tags = [p.tags for p in tagged]
         opening_right = token_right = told_apart = 0
         for i, pair in enumerate(pairs):
             n, first, second = pair.opening, tags[2 * i], tags[2 * i + 1]
@@ -92,8 +91,9 @@ def analyze(
     as JSON-ready data."""
     device = torch.device(device)
     words = [s.tokens for s in sentences]
-    left, _ = predict(forward.network, forward.vocab, words, device=device)
-    full, full_scores = predict(both.network, both.vocab, words, device=device)
+    left = [p.tags for p in tag_sentences(forward.network, forward.vocab, words, device)]
+    predictions = tag_sentences(both.network, both.vocab, words, device)
+    full = [p.tags for p in predictions]
     gold = [s.tags for s in sentences]
     tokens = tokens_of(sentences, left, full)
     changed = [t for t in tokens if t.forward != t.bidirectional]
@@ -101,7 +101,7 @@ def analyze(
     for t in changed:
         asked.setdefault(t.sentence, []).append(t)
     questions = [
-        Question(words[k], full[k], full_scores[k], [t.index for t in ts])
+        Question(words[k], predictions[k].tags, predictions[k].scores, [t.index for t in ts])
         for k, ts in asked.items()
     ]
     found = find_deciding(both, questions, device)

@@ -12,7 +12,7 @@ import torch
 from model.analysis.accuracy import Token
 from model.artifact import LoadedModel
 from model.data import Sentence
-from model.deciding import Deciding, Question, padded_tokens, probabilities_of
+from model.deciding import Deciding, Question, label_probabilities, padded_tokens
 
 #: Buckets of "words from a changed token to its deciding word": (label, lowest, highest).
 DISTANCES = [("0", 0, 0), ("1", 1, 1), ("2", 2, 2), ("3", 3, 3), ("4-5", 4, 5), ("6-8", 6, 8)]
@@ -34,12 +34,10 @@ def find_deciding(
     def flush() -> None:
         prefixes = [p for q in group for p in q.prefixes()]
         labels = [x for q in group for x in q.labels()]
-        tags, probabilities = probabilities_of(
-            loaded.network, loaded.vocab, prefixes, labels, device=device
-        )
+        answers = label_probabilities(loaded.network, loaded.vocab, prefixes, labels, device)
         k = 0
         for q in group:
-            out.append(q.answer(tags[k : k + len(q.cuts)], probabilities[k : k + len(q.cuts)]))
+            out.append(q.answer(answers[k : k + len(q.cuts)]))
             k += len(q.cuts)
         group.clear()
 

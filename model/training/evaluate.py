@@ -10,7 +10,7 @@ import torch
 
 from model.artifact import LoadedModel
 from model.data import Sentence
-from model.features import predict
+from model.features import tag_sentences
 
 
 @dataclass
@@ -122,7 +122,8 @@ def evaluate(
     is renamed to become O. With ``predictions``, write conlleval-style ``TOKEN GOLD PRED``
     lines, a blank line between sentences.
     """
-    tags, _ = predict(loaded.network, loaded.vocab, [s.tokens for s in sentences], device=device)
+    tagged = tag_sentences(loaded.network, loaded.vocab, [s.tokens for s in sentences], device)
+    tags = [p.tags for p in tagged]
     if label_map is not None:
         kept = {target: target for target in label_map.values()}
         sentences = [Sentence(s.tokens, relabel(s.tags, label_map)) for s in sentences]

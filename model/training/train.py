@@ -23,7 +23,7 @@ from tqdm import tqdm
 from model import artifact
 from model.data import Sentence, iob2_to_iobes, read_conll, recase
 from model.device import resolve_device
-from model.features import Encoded, collate, encode_sentence, predict
+from model.features import Encoded, collate, encode_sentence, tag_sentences
 from model.lexicon import Lexicon
 from model.network import Batch, TaggerNetwork
 from model.training import checkpoint
@@ -74,7 +74,8 @@ def dev_f1(
     scores = {}
     for case in cases:
         sentences = recase(dev_data, case)
-        tags, _ = predict(network, vocab, [s.tokens for s in sentences], device=device)
+        tagged = tag_sentences(network, vocab, [s.tokens for s in sentences], device)
+        tags = [p.tags for p in tagged]
         scores[case] = score([s.tags for s in sentences], tags)
     return sum(s.f1 for s in scores.values()) / len(scores), scores
 

@@ -1,10 +1,10 @@
-"""The one contract for "a model the service can call": :class:`Backend`.
+"""The one contract for "a copy of a model the service can call": :class:`Backend`.
 
 Two implementations: :class:`InProcessBackend` (a tagger in this process; tests pass stubs
 shaped like :class:`model.tagger.Tagger`) and
 :class:`service.core.process.ChildProcessBackend` (the tagger in a child process of its own,
-what ``bigru-ner serve`` runs). The batcher, the served models and the requests' steps see
-only the contract.
+what ``bigru-ner serve`` runs). :class:`service.core.workers.Workers` holds them and is the
+only one that calls them.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-#: Tags and their probabilities for each token list, in order.
-TagsAndScores = tuple[list[list[str]], list[list[float]]]
+from model.pipeline import Prediction
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,21 +30,23 @@ class ModelInfo:
 
 
 class Tags(Protocol):
-    """Tags of token lists, and probabilities of given labels (what a tagger computes)."""
+    """Predictions for token lists, and probabilities of given labels (what a tagger
+    computes: :meth:`model.tagger.Tagger.tag_sentences` and ``probabilities_of``)."""
 
-    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> TagsAndScores: ...
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]: ...
 
     def probabilities_of(
         self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-    ) -> TagsAndScores: ...
+    ) -> list[Prediction]: ...
 
 
 @runtime_checkable
 class Backend(Tags, Protocol):
     """A loaded model the service sends batches to.
 
-    ``tag_sentences`` and ``probabilities_of`` are called from the batcher's worker thread,
-    one call at a time; ``synchronize`` before each clock reading around them. ``alive`` is
+    ``tag_sentences`` and ``probabilities_of`` are called from a worker thread of
+    :class:`service.core.workers.Workers`, one call at a time; ``synchronize`` before each
+    clock reading around them. ``alive`` is
     False while the model cannot take a batch (its child process is being replaced). A backend
     that replaces its model calls ``on_restart`` each time; ``retire`` (the server is shutting
     down: replace nothing from now on) must be safe in a signal handler; ``close`` frees it.
@@ -114,9 +115,10 @@ def describe(tagger: TaggerLike) -> ModelInfo:
 
 
 class InProcessBackend:
-    """A tagger in this process: batches run in the batcher's worker thread (sharing the GIL
-    with the event loop). Nothing restarts, so ``on_restart`` is never called; ``retire`` and
-    ``close`` have nothing to do (the tagger is freed with the last reference to it)."""
+    """A tagger in this process: batches run in a worker thread (sharing the GIL with the
+    event loop), or, as the copy in the server, on the event loop itself. Nothing restarts,
+    so ``on_restart`` is never called; ``retire`` and ``close`` have nothing to do (the tagger
+    is freed with the last reference to it)."""
 
     def __init__(self, tagger: TaggerLike) -> None:
         self.tagger = tagger
@@ -133,13 +135,13 @@ class InProcessBackend:
         """Always: the model lives as long as this process."""
         return True
 
-    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> TagsAndScores:
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
         """:meth:`model.tagger.Tagger.tag_sentences`."""
         return self.tagger.tag_sentences(sentences)
 
     def probabilities_of(
         self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-    ) -> TagsAndScores:
+    ) -> list[Prediction]:
         """:meth:`model.tagger.Tagger.probabilities_of`."""
         return self.tagger.probabilities_of(sentences, labels)
 

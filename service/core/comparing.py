@@ -10,11 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from model.pipeline import Document, Tagged
+from model.pipeline import Document, Prediction, Tagged, tagged
 from service.core.backend import ModelInfo
 from service.core.deciding import DecidingWord, check_sentences, find
-from service.core.pending import Prediction
-from service.core.service import Inputs, Service, assemble, decode, predict
+from service.core.service import Inputs, Service, decode, predict
 from service.settings import FORWARD, TAG
 
 _T = TypeVar("_T")
@@ -44,10 +43,9 @@ async def predict_both(
 ) -> tuple[list[Prediction], list[Prediction]]:
     """Tags of every sentence from both models, computed side by side; the first error (a
     :class:`service.core.errors.ServiceError`) is raised once both have answered."""
-    retry_after = service.settings.retry_after_s
     outcomes = await asyncio.gather(
-        predict(service.models[FORWARD].batcher, documents, retry_after),
-        predict(service.models[TAG].batcher, documents, retry_after),
+        predict(service.models[FORWARD].batcher, documents),
+        predict(service.models[TAG].batcher, documents),
         return_exceptions=True,
     )
     for outcome in outcomes:
@@ -69,18 +67,18 @@ async def compare(
     models = service.serving()
     settings, metrics = service.settings, service.metrics
     with service.admission(client):
-        documents = await decode(inputs, service)
+        documents = await decode(inputs, settings, metrics)
         if deciding_words:
             check_sentences(documents, settings)
         forward, bidirectional = await predict_both(service, documents)
         found = None
         if deciding_words:
-            found = await find(models[TAG], documents, forward, bidirectional, settings)
+            found = await find(models[TAG].workers, documents, forward, bidirectional, settings)
         started = time.perf_counter()
-        lefts, boths = assemble(documents, forward), assemble(documents, bidirectional)
+        lefts, boths = tagged(documents, forward), tagged(documents, bidirectional)
         decided: Sequence[dict[int, DecidingWord] | None] = found or [None] * len(documents)
         results = [Compared(*r) for r in zip(lefts, boths, decided, strict=True)]
-        info = (models[FORWARD].backend.info, models[TAG].backend.info)
+        info = (models[FORWARD].workers.info, models[TAG].workers.info)
         answer = encode(Comparison(*info, results))
         metrics.postprocess_duration.observe(time.perf_counter() - started)
         metrics.observe_comparison(

@@ -12,12 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from model.deciding import Deciding, Question, padded_tokens
-from model.pipeline import Document
+from model.pipeline import Document, Prediction
 from model.tokenize import Token
 from service.core.errors import BATCHER_ERRORS, ServiceError, from_batcher
-from service.core.pending import Prediction
-from service.core.service import ServedModel
-from service.settings import Settings
+from service.core.workers import Workers
+from service.settings import RETRY_AFTER_S, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ Found = list[dict[int, DecidingWord]]
 
 def check_sentences(documents: Sequence[Document], settings: Settings) -> None:
     """``sentence_too_long`` when a sentence is longer than deciding words allow."""
-    limit = settings.deciding_max_sentence_tokens
+    limit = settings.tuning.deciding_max_sentence_tokens
     for number, document in enumerate(documents):
         for sentence in document.sentences:
             if len(sentence) > limit:
@@ -81,34 +80,32 @@ def questions(
 
 
 async def find(
-    served: ServedModel,
+    workers: Workers,
     documents: Sequence[Document],
     forward: Sequence[Prediction],
     bidirectional: Sequence[Prediction],
     settings: Settings,
 ) -> Found:
-    """The deciding word of every changed token, from one model call of the BiGRU (``served``)
+    """The deciding word of every changed token, from one model call of the BiGRU (``workers``)
     on all the prefixes; ``deciding_too_costly`` when they would cost more than allowed."""
     asked = questions(forward, bidirectional, documents)
     flat = [q for sentences in asked for q in sentences]
     cost = padded_tokens(flat)
-    if cost > settings.deciding_max_tokens:
+    budget = settings.tuning.deciding_max_tokens
+    if cost > budget:
         raise ServiceError(
             "deciding_too_costly",
             f"the deciding words of this request need {cost} padded prefix tokens, at most "
-            f"{settings.deciding_max_tokens}: send fewer or shorter sentences",
+            f"{budget}: send fewer or shorter sentences",
         )
     prefixes = [p for q in flat for p in q.prefixes()]
     labels = [x for q in flat for x in q.labels()]
-    tags: list[list[str]] = []
-    probabilities: list[list[float]] = []
+    answers: list[Prediction] = []
     if prefixes:
         try:
-            tags, probabilities = await served.batcher.call(
-                served.backend.probabilities_of, prefixes, labels
-            )
+            answers = await workers.probabilities_of(prefixes, labels)
         except BATCHER_ERRORS as error:
-            raise from_batcher(error, settings.retry_after_s) from error
+            raise from_batcher(error, RETRY_AFTER_S) from error
     found: Found = []
     k = 0
     for document, sentences in zip(documents, asked, strict=True):
@@ -117,7 +114,7 @@ async def find(
         offset = 0
         for question, sentence in zip(sentences, document.sentences, strict=True):
             n = len(question.cuts)
-            for decided in question.answer(tags[k : k + n], probabilities[k : k + n]):
+            for decided in question.answer(answers[k : k + n]):
                 by_token[offset + decided.token] = _word(decided, offset, words)
             k += n
             offset += len(sentence)

@@ -1,8 +1,10 @@
-"""Loading the served models (:class:`service.core.service.ServedModel`, by role).
+"""Loading the served models, and serving them (:class:`service.core.service.ServedModel`, by
+role).
 
-:func:`load_backends` loads the models of the per-model settings side by side, and
-:func:`serving` starts a batcher in front of each and records their figures (batches, compute
-time, restarts) in the app's metrics. ``/v1/compare``'s forward-only model is one more entry.
+:func:`load_workers` loads each model's copies side by side (its model processes, or the
+model in this process, and the copy in the server), and :func:`serving` puts a batcher in
+front of each and records their figures (batches, compute time, restarts) in the app's
+metrics. ``/v1/compare``'s forward-only model is one more entry.
 """
 
 from __future__ import annotations
@@ -12,150 +14,153 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TypeVar
 
 from model.artifact import ArtifactError
 from service.core.backend import Backend, InProcessBackend
 from service.core.batching import Batcher
-from service.core.pending import InLoop, Predict
-from service.core.pool import BackendPool
 from service.core.process import ChildProcessBackend
 from service.core.service import ServedModel
+from service.core.workers import Workers
 from service.metrics import Metrics
 from service.settings import FORWARD, TAG, ModelSettings, Settings
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
-def load_backend(spec: ModelSettings) -> Backend:
-    """Load ``spec.path`` on ``spec.device``, in a child process unless ``spec.child_process``
-    is off; raises ``ArtifactError`` naming ``spec.variable`` if the model is bad, or reads
-    both ways where it must read forward only."""
+def load_workers(spec: ModelSettings) -> Workers:
+    """Load ``spec.path``: in ``spec.processes`` model processes (none: in this process), with
+    a copy in this process when ``spec.copy_tokens``; raises ``ArtifactError`` naming
+    ``spec.variable`` if the model is bad, or reads both ways where it must read forward."""
+    starts: list[Callable[[], Backend]] = [lambda: _in_process(spec, spec.device)]
+    if spec.processes:
+        starts = [lambda: _child(spec)] * spec.processes
+    if spec.copy_tokens:  # the copy computes on the CPU: this process never touches CUDA
+        starts.append(lambda: _in_process(spec, "cpu"))
     try:
-        backend: Backend
-        if spec.child_process and (spec.workers > 1 or spec.in_server_tokens > 0):
-            # The copy in the server computes on the CPU: this process never touches CUDA.
-            in_server = (lambda: _in_process(spec, "cpu")) if spec.in_server_tokens > 0 else None
-            backend = BackendPool.start(
-                spec.workers, lambda: _child(spec), in_server, spec.in_server_tokens
-            )
-        elif spec.child_process:
-            backend = _child(spec)
-        else:
-            backend = _in_process(spec, spec.device)
+        backends = _side_by_side(starts, _close_each)
     except ArtifactError as error:
         raise ArtifactError(f"{spec.variable}: {error}") from error
+    copy = backends.pop() if spec.copy_tokens else None
+    workers = Workers(
+        backends, copy=copy, copy_tokens=spec.copy_tokens, spill_tokens=spec.spill_tokens
+    )
     try:
-        check_direction(spec.role, backend)
+        check_direction(spec.role, workers)
     except ArtifactError:
-        backend.close()
+        close(workers)
         raise
-    return backend
+    return workers
 
 
 def _child(spec: ModelSettings) -> ChildProcessBackend:
-    return ChildProcessBackend.start(spec.path, spec.device, spec.torch_threads, spec.nice)
+    return ChildProcessBackend.start(
+        spec.path, spec.device, spec.torch_threads, spec.nice, spec.call_cost
+    )
 
 
 def _in_process(spec: ModelSettings, device: str) -> InProcessBackend:
     from model.device import resolve_device
     from model.tagger import Tagger
 
-    return InProcessBackend(Tagger.load(spec.path, resolve_device(device)))
+    return InProcessBackend(Tagger.load(spec.path, resolve_device(device), spec.call_cost))
 
 
-def check_direction(role: str, backend: Backend) -> None:
+def _side_by_side(
+    starts: Sequence[Callable[[], _T]], close_made: Callable[[list[_T]], None]
+) -> list[_T]:
+    """Each of ``starts`` called in a thread of its own (a model process takes seconds to
+    start); if any fails, what the others made is closed and the first failure raised."""
+    with ThreadPoolExecutor(max_workers=max(1, len(starts)), thread_name_prefix="ner-load") as p:
+        futures = [p.submit(start) for start in starts]
+        wait(futures)
+    errors = [error for f in futures if (error := f.exception()) is not None]
+    if errors:
+        made = [f.result() for f in futures if f.exception() is None]
+        close_made(made)
+        raise errors[0]
+    return [f.result() for f in futures]
+
+
+def check_direction(role: str, workers: Workers) -> None:
     """Raise ``ArtifactError`` if the forward-only model reads both ways: set against the
     BiGRU, it would show nothing about backward context."""
-    if role == FORWARD and backend.info.bidirectional:
-        name = backend.info.name
+    if role == FORWARD and workers.info.bidirectional:
+        name = workers.info.name
         raise ArtifactError(f"NER_FORWARD_MODEL: {name} is bidirectional, not forward-only")
 
 
-def close_all(backends: Iterable[Backend]) -> None:
-    """Close the backends side by side: a model process takes seconds to stop."""
+def _close_each(backends: Iterable[Backend]) -> None:
     with ThreadPoolExecutor(thread_name_prefix="ner-close") as pool:
         for closing in [pool.submit(backend.close) for backend in backends]:
             closing.result()
 
 
-def load_backends(specs: Sequence[ModelSettings]) -> dict[str, Backend]:
-    """Each model loaded, side by side (each child process starts on its own), by role. If
-    any fails, the others are closed and the first failure (in ``specs`` order) is raised."""
-    with ThreadPoolExecutor(max_workers=max(1, len(specs)), thread_name_prefix="ner-load") as pool:
-        futures = [pool.submit(load_backend, spec) for spec in specs]
-        wait(futures)
-    errors = [error for f in futures if (error := f.exception()) is not None]
-    if errors:
-        close_all(future.result() for future in futures if future.exception() is None)
-        raise errors[0]
-    return {spec.role: future.result() for spec, future in zip(specs, futures, strict=True)}
+def close(*loaded: Workers) -> None:
+    """Close the models' copies side by side (a model process takes seconds to stop)."""
+    _close_each([b for w in loaded for b in [*w.backends, *([w.copy] if w.copy else [])]])
+
+
+def load_all(specs: Sequence[ModelSettings]) -> dict[str, Workers]:
+    """Each model loaded side by side, by role; if any fails, the others are closed and the
+    first failure (in ``specs`` order) is raised."""
+    starts = [lambda spec=spec: load_workers(spec) for spec in specs]
+    loaded = _side_by_side(starts, lambda made: close(*made))
+    return {spec.role: workers for spec, workers in zip(specs, loaded, strict=True)}
 
 
 @asynccontextmanager
 async def serving(
     settings: Settings,
     metrics: Metrics,
-    given: Mapping[str, Backend],
+    given: Mapping[str, Workers],
     roles: Sequence[str],
-    light_load: Callable[[], bool] = lambda: True,
+    light_load: Callable[[], bool],
 ) -> AsyncIterator[dict[str, ServedModel]]:
     """The models of ``roles`` with their batchers started: those in ``given`` as they are
     (left to the caller to close), the others loaded here and closed at the end. The model
     of :data:`TAG` is what ``ner_model_info`` names and what the devices' figures are about.
-    ``light_load``: when the copy of the model in the server may tag a batch (a pool's
-    ``in_server``, :class:`service.core.pending.InLoop`)."""
-    specs = [spec for spec in settings.model_settings() if spec.role not in given]
-    loaded = await asyncio.to_thread(load_backends, [s for s in specs if s.role in roles])
+    ``light_load``: when the copy of the model in the server may tag a batch."""
+    specs = [s for s in settings.model_settings() if s.role in roles and s.role not in given]
+    loaded = await asyncio.to_thread(load_all, specs)
     try:
-        backends = {**given, **loaded}
-        for role, backend in backends.items():
-            check_direction(role, backend)
+        models = {**given, **loaded}
+        for role, workers in models.items():
+            check_direction(role, workers)
         async with AsyncExitStack() as batchers:
             served = {}
             for role in roles:
-                backend = backends[role]
-                backend.on_restart = metrics.restart_counter(backend.info.name)
-                batcher = _batcher(settings, metrics, backend, light_load)
+                workers = models[role]
+                workers.on_restart = metrics.restart_counter(workers.info.name)
+                workers.light_load = light_load
+                workers.start()
+                batchers.callback(workers.stop)
+                batcher = _batcher(settings, metrics, workers)
                 await batcher.start()
                 # On the way out: readiness turns 503 at once; accepted sentences finish first.
                 batchers.push_async_callback(batcher.stop)
-                workers = backend.members if isinstance(backend, BackendPool) else ()
-                served[role] = ServedModel(backend, batcher, workers)
+                served[role] = ServedModel(workers, batcher)
             _announce(metrics, served)
             yield served
     finally:
-        close_all(loaded.values())
+        close(*loaded.values())
 
 
-def _batcher(
-    settings: Settings, metrics: Metrics, backend: Backend, light_load: Callable[[], bool]
-) -> Batcher:
-    predict: Predict | list[Predict] = backend.tag_sentences
-    synchronize, in_loop = backend.synchronize, None
-    if isinstance(backend, BackendPool):  # the batcher picks the free model process itself
-        predict = [member.tag_sentences for member in backend.members]
-        # Nothing to wait for, as for any model process (its answer comes once the tags are
-        # on the host); the members' own, so that no code of the pool's runs for a batch.
-        synchronize = backend.members[0].synchronize
-        if backend.in_server is not None:
-            copy = backend.in_server.tag_sentences
-            in_loop = InLoop(copy, backend.in_server_tokens, light_load)
+def _batcher(settings: Settings, metrics: Metrics, workers: Workers) -> Batcher:
+    tuning = settings.tuning
     return Batcher(
-        predict,
-        max_batch_size=settings.max_batch_size,
-        max_batch_tokens=settings.max_batch_tokens,
-        max_wait=settings.max_wait_s,
+        workers,
+        max_batch_size=tuning.max_batch_size,
+        max_batch_tokens=tuning.max_batch_tokens,
+        max_wait=tuning.max_wait_ms / 1000,
         max_queue=settings.max_queue,
-        call_cost_tokens=settings.call_cost_on(backend.info.device.split(":")[0]),
-        spill_tokens=settings.model_worker_min_tokens,
-        in_loop=in_loop,
-        synchronize=synchronize,
         on_batch=metrics.observe_batch,
     )
 
 
 def _announce(metrics: Metrics, served: Mapping[str, ServedModel]) -> None:
-    info = served[TAG].backend.info
+    info = served[TAG].workers.info
     # The fuller queue is the one that refuses requests first: what the alerts watch.
     metrics.serving(
         info.name,
@@ -166,4 +171,4 @@ def _announce(metrics: Metrics, served: Mapping[str, ServedModel]) -> None:
     log.info("serving %s on %s", info.name, info.device)
     if FORWARD in served:
         metrics.comparing(info.labels)
-        log.info("comparing it with %s", served[FORWARD].backend.info.name)
+        log.info("comparing it with %s", served[FORWARD].workers.info.name)

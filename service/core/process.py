@@ -9,42 +9,25 @@ GIL.
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-import torch
+from model.pipeline import Prediction
+from service.core.backend import ModelInfo
+from service.core.child import Failed, ModelProcessError, ProbabilitiesOf, Spec, ended, launch, stop
 
-from service.core.backend import ModelInfo, TagsAndScores
-from service.core.errors import ModelUnavailable
-
-#: Seconds the child gets to load the model (CUDA start-up included).
-_START_TIMEOUT = 300.0
 #: Longest wait between attempts to replace a child that cannot start.
 _MAX_RESTART_PAUSE = 30.0
 
 log = logging.getLogger(__name__)
 
-
-class ModelProcessError(ModelUnavailable):
-    """The model process failed: it could not start, or it died."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    """Sent back instead of a result: the exception's type name and message."""
-
-    kind: str
-    message: str
+__all__ = ["ChildProcessBackend", "ModelProcessError"]
 
 
 class ChildProcessBackend:
@@ -59,7 +42,7 @@ class ChildProcessBackend:
 
     def __init__(
         self,
-        spec: _Spec,
+        spec: Spec,
         process: multiprocessing.process.BaseProcess,
         conn: Connection,
         info: ModelInfo,
@@ -83,14 +66,23 @@ class ChildProcessBackend:
         threading.Thread(target=self._watch, name="ner-model-watch", daemon=True).start()
 
     @classmethod
-    def start(cls, model: Path, device: str, threads: int, nice: int = 0) -> ChildProcessBackend:
-        """Start the child and wait until it has loaded ``model`` on ``device``.
+    def start(
+        cls,
+        model: Path,
+        device: str,
+        threads: int = 1,
+        nice: int = 0,
+        call_cost: int | None = None,
+    ) -> ChildProcessBackend:
+        """Start the child and wait until it has loaded ``model`` on ``device`` (with
+        ``threads`` torch threads, ``nice`` added to its niceness, and ``call_cost`` for
+        :class:`model.tagger.Tagger`).
 
         Raises :class:`model.artifact.ArtifactError` (with the child's message) for a bad
         model directory, :class:`ModelProcessError` for anything else that stops it.
         """
-        spec = _Spec(model, device, threads, nice)
-        return cls(spec, *_launch(spec))
+        spec = Spec(model, device, threads, nice, call_cost)
+        return cls(spec, *launch(spec))
 
     @property
     def alive(self) -> bool:
@@ -98,7 +90,7 @@ class ChildProcessBackend:
         dead one is kept until its replacement has loaded the model)."""
         return self._process.exitcode is None  # is_alive's answer with one system call, not two
 
-    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> TagsAndScores:
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
         """Tags and tag probabilities of each token list, computed by the child.
 
         The answer arrives once the tags are on the host, so on CUDA the time this takes
@@ -111,13 +103,13 @@ class ChildProcessBackend:
 
     def probabilities_of(
         self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-    ) -> TagsAndScores:
+    ) -> list[Prediction]:
         """:meth:`model.tagger.Tagger.probabilities_of`, computed by the child (errors as
         :meth:`tag_sentences`)."""
-        return self._call(_ProbabilitiesOf([list(s) for s in sentences], [list(x) for x in labels]))
+        return self._call(ProbabilitiesOf([list(s) for s in sentences], [list(x) for x in labels]))
 
-    def _call(self, batch: object) -> TagsAndScores:
-        """The child's answer to ``batch``: token lists, or a :class:`_ProbabilitiesOf`."""
+    def _call(self, batch: object) -> list[Prediction]:
+        """The child's answer to ``batch``: token lists, or a :class:`ProbabilitiesOf`."""
         with self._lock:
             try:
                 reply = self._ask(batch)
@@ -132,10 +124,10 @@ class ChildProcessBackend:
                     raise ModelProcessError(message) from None
                 self._restart()
                 reply = self._ask(batch)
-        if isinstance(reply, _Failed):
+        if isinstance(reply, Failed):
             raise RuntimeError(f"{reply.kind}: {reply.message}")
-        tags, scores = reply
-        return tags, scores
+        predictions: list[Prediction] = reply
+        return predictions
 
     def synchronize(self) -> None:
         """Nothing to wait for: answers come back once the tags are on the host (and this
@@ -151,7 +143,7 @@ class ChildProcessBackend:
         self._retiring = True
         with self._lock:
             self._closing = True
-            _stop(self._process, self._conn)
+            stop(self._process, self._conn)
 
     def _ask(self, batch: object) -> Any:
         if self._closing:
@@ -179,8 +171,8 @@ class ChildProcessBackend:
         dead one in place, so the next call or the watcher tries again."""
         log.error("the model process %s: starting a new one", self._ended())
         try:
-            _stop(self._process, self._conn)
-            self._process, self._conn, _ = _launch(self._spec)
+            stop(self._process, self._conn)
+            self._process, self._conn, _ = launch(self._spec)
         except Exception as error:  # a bad model directory included: it was good at start
             self._start_failed = True
             raise ModelProcessError(f"a new model process failed to start: {error}") from error
@@ -216,125 +208,3 @@ class ChildProcessBackend:
                     log.exception("the new model process failed to start")
             time.sleep(pause)
             pause = min(2 * pause, _MAX_RESTART_PAUSE)
-
-
-class _ProbabilitiesOf(NamedTuple):
-    """Asks the child for :meth:`model.tagger.Tagger.probabilities_of` instead of tags."""
-
-    sentences: list[list[str]]
-    labels: list[list[str]]
-
-
-class _Spec(NamedTuple):
-    """What a child loads: everything needed to start another one like it."""
-
-    model: Path
-    device: str
-    threads: int
-    #: Added to the child's niceness (Linux): its priority against the server's event loop.
-    nice: int = 0
-
-
-def ended(exitcode: int | None) -> str:
-    """Why a child process ended, from its exit code (negative: the signal that killed it)."""
-    if exitcode is None:
-        return "ended (exit status unknown)"
-    if exitcode < 0:
-        try:
-            return f"was killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            return f"was killed by signal {-exitcode}"
-    return f"exited with code {exitcode}"
-
-
-def _launch(spec: _Spec) -> tuple[multiprocessing.process.BaseProcess, Connection, ModelInfo]:
-    """Start a child and wait until it has loaded the model (:meth:`ChildProcessBackend.start`)."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(
-        target=_serve,
-        args=(theirs, str(spec.model), spec.device, spec.threads, spec.nice),
-        name="ner-model",
-        daemon=True,  # never outlives the server, however that ends
-    )
-    process.start()
-    theirs.close()
-    try:
-        reply = _first_reply(process, ours)
-    except BaseException:
-        _stop(process, ours)
-        raise
-    return process, ours, reply
-
-
-def _first_reply(process: multiprocessing.process.BaseProcess, conn: Connection) -> ModelInfo:
-    if not conn.poll(_START_TIMEOUT):
-        raise ModelProcessError(f"the model process did not start in {_START_TIMEOUT:.0f} s")
-    try:
-        reply = conn.recv()
-    except EOFError:
-        process.join(timeout=10)
-        raise ModelProcessError(
-            f"the model process exited while starting (exit code {process.exitcode})"
-        ) from None
-    if isinstance(reply, _Failed):
-        if reply.kind == "ArtifactError":
-            from model.artifact import ArtifactError
-
-            raise ArtifactError(reply.message)
-        raise ModelProcessError(f"the model process failed to start: {reply.message}")
-    assert isinstance(reply, ModelInfo)
-    return reply
-
-
-def _stop(process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
-    """Ask a child to stop, and make sure that it has."""
-    try:
-        conn.send(None)
-    except (OSError, ValueError):
-        pass  # already gone
-    conn.close()
-    process.join(timeout=10)
-    if process.is_alive():
-        process.kill()
-        process.join()
-
-
-def _serve(conn: Connection, model: str, device: str, threads: int, nice: int = 0) -> None:
-    """The child: load the model, then answer batches until told to stop or orphaned."""
-    # Ctrl+C, or a stop signal sent to the process group (`kill -TERM -PGID`, what a shell or
-    # `make` passes on), reaches us too: the server drains its requests through us first, then
-    # closes us. Left alone, we would die under the requests still being drained.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-    if nice:
-        os.nice(nice)
-    try:
-        from model.device import resolve_device
-        from model.tagger import Tagger
-        from service.core.backend import describe
-
-        tagger = Tagger.load(Path(model), resolve_device(device))
-        conn.send(describe(tagger))
-    except Exception as error:  # sent to the server, which reports it and exits
-        conn.send(_Failed(type(error).__name__, str(error)))
-        return
-    gc.collect()
-    gc.freeze()  # the vocabulary alone is 200k objects that a full collection would scan
-    while True:
-        try:
-            sentences = conn.recv()
-        except EOFError:  # the server is gone
-            return
-        if sentences is None:
-            return
-        try:
-            with torch.inference_mode():
-                if isinstance(sentences, _ProbabilitiesOf):
-                    answer: object = tagger.probabilities_of(sentences.sentences, sentences.labels)
-                else:
-                    answer = tagger.tag_sentences(sentences)
-        except Exception as error:  # the batch fails, the process goes on
-            answer = _Failed(type(error).__name__, str(error))
-        conn.send(answer)

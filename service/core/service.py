@@ -1,8 +1,9 @@
 """One app's run-time state (:class:`Service`, holding a :class:`ServedModel` per role) and the
-use case of ``/v1/tag``:
-decode (check the limits, cut into sentences) -> predict (through the batcher) -> encode.
+use case of ``/v1/tag``: decode (check the limits, cut into sentences) -> predict (through
+the batcher) -> assemble the documents -> encode.
 
-The HTTP layer hands requests in and takes answers out; everything between is here, with the
+The HTTP layer hands requests in and takes answers out, and asks the service about its state
+(:meth:`Service.serving`, :meth:`Service.handling`); everything between is here, with the
 figures of each request recorded as it goes.
 """
 
@@ -12,39 +13,45 @@ import asyncio
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar
 
 from model import pipeline
-from model.pipeline import Document, Tagged
-from service.core.backend import Backend, ModelInfo
+from model.pipeline import Document, Prediction, Tagged
+from service.core.backend import ModelInfo
 from service.core.batching import Batcher
-from service.core.errors import BATCHER_ERRORS, ServiceError, from_batcher, not_ready
-from service.core.pending import Prediction
+from service.core.errors import (
+    BATCHER_ERRORS,
+    QueueFull,
+    ServiceError,
+    from_batcher,
+    not_ready,
+)
+from service.core.workers import Workers
 from service.metrics import Metrics
-from service.settings import FORWARD, TAG, Settings
+from service.settings import FORWARD, RETRY_AFTER_S, TAG, Settings
+
+_T = TypeVar("_T")
 
 #: Requests up to this many characters are tokenized on the event loop (BENCHMARKS.md, "Where
 #: the defaults come from"); larger ones in a worker thread, keeping the event loop free.
 _INLINE_CHARS = 20_000
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_T = TypeVar("_T")
 
 
 class ServedModel(NamedTuple):
-    """A model being served: its backend, the batcher in front of it, and the backends that
-    the batcher hands its batches to, when not the backend itself (a pool's model processes)."""
+    """A model being served: its workers and the batcher in front of them."""
 
-    backend: Backend
+    workers: Workers
     batcher: Batcher
-    workers: Sequence[Backend] = ()
 
     @property
     def up(self) -> bool:
-        """Whether its batcher runs and some worker can take a batch (a child process that
+        """Whether its batcher runs and some worker can take a batch (a model process that
         died is down until its replacement has loaded the model)."""
-        return self.batcher.running and any(w.alive for w in self.workers or (self.backend,))
+        return self.batcher.running and self.workers.alive
 
 
 @dataclass
@@ -77,15 +84,39 @@ class Service:
         return not self.draining and all(r in models and models[r].up for r in self.roles)
 
     def under_light_load(self) -> bool:
-        """At most one ``/v1/*`` request in progress: the one whose sentences are being tagged
-        (read from the batcher's worker thread)."""
+        """At most one ``/v1/*`` request in progress: the one whose sentences are tagged."""
         return self.active <= 1
 
     def serving(self) -> dict[str, ServedModel]:
         """The served models, by role; raises ``not_ready`` unless every one is ready."""
         if not self.ready:
-            raise not_ready(self.settings.retry_after_s)
+            raise not_ready(RETRY_AFTER_S)
         return self.models
+
+    def refusal(self, posting: bool) -> ServiceError | None:
+        """Why a new ``/v1/*`` request is refused before it is read, if it is: the server is
+        shutting down, or (for one that posts sentences) the queue is full. Under overload,
+        refusals must cost the server little, or they take the CPU that the accepted requests
+        need."""
+        if self.draining:
+            return not_ready(RETRY_AFTER_S, "the server is shutting down")
+        served = self.models.get(TAG)
+        if posting and served is not None:
+            try:
+                served.batcher.check_room()
+            except QueueFull as full:
+                return from_batcher(full, RETRY_AFTER_S)
+        return None
+
+    @contextmanager
+    def handling(self) -> Iterator[None]:
+        """Counts a ``/v1/*`` request in progress (what light load and a graceful shutdown
+        read) while it is handled."""
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
 
     def begin_shutdown(self) -> None:
         """Shutdown begins: readiness answers 503, new work is refused, and a child process
@@ -93,37 +124,25 @@ class Service:
         Called from a signal handler: takes no lock."""
         self.draining = True
         for served in self.models.values():
-            served.backend.retire()
+            served.workers.retire()
 
-    def admission(self, client: str) -> Admission:
-        """The place of a request from ``client`` among those in flight."""
-        return Admission(self, client)
-
-
-class Admission:
-    """Holds a tag request's place among those in flight (``with admission: ...``); entering
-    raises ``too_many_requests`` when the client already has ``max_client_inflight``."""
-
-    def __init__(self, service: Service, client: str) -> None:
-        self.service = service
-        self.client = client
-
-    def __enter__(self) -> None:
-        service, limit = self.service, self.service.settings.max_client_inflight
-        if limit is not None and service.clients[self.client] >= limit:
-            raise ServiceError(
-                "too_many_requests",
-                f"at most {limit} requests in flight per client",
-                retry_after=service.settings.retry_after_s,
-            )
-        service.clients[self.client] += 1
-        service.metrics.inflight.inc()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.service.metrics.inflight.dec()
-        self.service.clients[self.client] -= 1
-        if self.service.clients[self.client] <= 0:
-            del self.service.clients[self.client]
+    @contextmanager
+    def admission(self, client: str) -> Iterator[None]:
+        """Holds a tag request's place among those in flight; ``too_many_requests`` when the
+        client already has ``max_client_inflight``."""
+        limit = self.settings.tuning.max_client_inflight
+        if limit is not None and self.clients[client] >= limit:
+            message = f"at most {limit} requests in flight per client"
+            raise ServiceError("too_many_requests", message, retry_after=RETRY_AFTER_S)
+        self.clients[client] += 1
+        self.metrics.inflight.inc()
+        try:
+            yield
+        finally:
+            self.metrics.inflight.dec()
+            self.clients[client] -= 1
+            if self.clients[client] <= 0:
+                del self.clients[client]
 
 
 class Inputs(Protocol):
@@ -139,15 +158,15 @@ class Inputs(Protocol):
     def tokens(self) -> list[list[str]] | None: ...
 
 
-async def decode(inputs: Inputs, service: Service) -> list[Document]:
+async def decode(inputs: Inputs, settings: Settings, metrics: Metrics) -> list[Document]:
     """The request's documents, checked against the limits; a large request is tokenized in a
     worker thread. Timed as ``ner_preprocess_duration_seconds``."""
     started = time.perf_counter()
     if _characters(inputs) <= _INLINE_CHARS:
-        documents = _decode(inputs, service.settings)
+        documents = _decode(inputs, settings)
     else:
-        documents = await asyncio.to_thread(_decode, inputs, service.settings)
-    service.metrics.preprocess_duration.observe(time.perf_counter() - started)
+        documents = await asyncio.to_thread(_decode, inputs, settings)
+    metrics.preprocess_duration.observe(time.perf_counter() - started)
     return documents
 
 
@@ -159,47 +178,56 @@ def _characters(inputs: Inputs) -> int:
 
 def _decode(inputs: Inputs, settings: Settings) -> list[Document]:
     if inputs.tokens is not None:
-        _check_limits([" ".join(sentence) for sentence in inputs.tokens], "tokens", settings)
+        _check_count(len(inputs.tokens), "tokens", settings)
+        for i, sentence in enumerate(inputs.tokens):
+            # A sentence's length is its tokens' characters and the spaces between them.
+            length = sum(len(token) for token in sentence) + max(len(sentence) - 1, 0)
+            for token in sentence:
+                _check_unicode(token, f"tokens[{i}]")
+            _check_length(length, f"tokens[{i}]", settings)
         return pipeline.documents_from_tokens(inputs.tokens)
-    texts = [inputs.text] if inputs.text is not None else inputs.texts or []
-    _check_limits(texts, "text" if inputs.text is not None else "texts", settings)
+    if inputs.text is not None:
+        texts, field = [inputs.text], "text"
+    else:
+        texts, field = inputs.texts or [], "texts"
+    _check_count(len(texts), field, settings)
+    for i, text in enumerate(texts):
+        where = field if field == "text" else f"{field}[{i}]"
+        _check_unicode(text, where)
+        _check_length(len(text), where, settings)
     return pipeline.documents_from_texts(texts)
 
 
-def _check_limits(texts: Sequence[str], field: str, settings: Settings) -> None:
-    if len(texts) > settings.max_texts:
-        message = f"{len(texts)} items in '{field}', at most {settings.max_texts}"
+def _check_count(count: int, field: str, settings: Settings) -> None:
+    if count > settings.max_texts:
+        message = f"{count} items in '{field}', at most {settings.max_texts}"
         raise ServiceError("too_many_texts", message)
-    for i, text in enumerate(texts):
-        where = field if field == "text" else f"{field}[{i}]"
-        # JSON can spell half a UTF-16 pair (\ud800); such text has no UTF-8 form to answer in.
-        if surrogate := _LONE_SURROGATE.search(text):
-            raise ServiceError(
-                "invalid_request",
-                f"'{where}' holds a lone surrogate (U+{ord(surrogate[0]):04X}): not valid Unicode",
-            )
-        if len(text) > settings.max_text_chars:
-            raise ServiceError(
-                "text_too_long",
-                f"'{where}' has {len(text)} characters, at most {settings.max_text_chars}",
-            )
 
 
-async def predict(
-    batcher: Batcher, documents: Sequence[Document], retry_after: int
-) -> list[Prediction]:
-    """Tags of every sentence of every document (in :func:`model.pipeline.sentences_of`
-    order), through the shared batcher."""
+def _check_unicode(text: str, where: str) -> None:
+    # JSON can spell half a UTF-16 pair (\ud800); such text has no UTF-8 form to answer in.
+    if surrogate := _LONE_SURROGATE.search(text):
+        raise ServiceError(
+            "invalid_request",
+            f"'{where}' holds a lone surrogate (U+{ord(surrogate[0]):04X}): not valid Unicode",
+        )
+
+
+def _check_length(length: int, where: str, settings: Settings) -> None:
+    if length > settings.max_text_chars:
+        raise ServiceError(
+            "text_too_long",
+            f"'{where}' has {length} characters, at most {settings.max_text_chars}",
+        )
+
+
+async def predict(batcher: Batcher, documents: Sequence[Document]) -> list[Prediction]:
+    """A prediction for every sentence of every document (in
+    :func:`model.pipeline.sentences_of` order), through the shared batcher."""
     try:
         return await batcher.submit(pipeline.sentences_of(documents))
     except BATCHER_ERRORS as error:
-        raise from_batcher(error, retry_after) from error
-
-
-def assemble(documents: Sequence[Document], predictions: Sequence[Prediction]) -> list[Tagged]:
-    """Each document's tagging, from the predictions of :func:`predict`."""
-    tags, scores = [p.tags for p in predictions], [p.scores for p in predictions]
-    return pipeline.tagged(documents, tags, scores)
+        raise from_batcher(error, RETRY_AFTER_S) from error
 
 
 async def tag(
@@ -211,11 +239,11 @@ async def tag(
     """``/v1/tag``: the inputs' entities, encoded by ``encode`` (into the answer's body)."""
     served = service.serving()[TAG]
     with service.admission(client):
-        documents = await decode(inputs, service)
-        predictions = await predict(served.batcher, documents, service.settings.retry_after_s)
+        documents = await decode(inputs, service.settings, service.metrics)
+        predictions = await predict(served.batcher, documents)
         started = time.perf_counter()
-        results = assemble(documents, predictions)
-        answer = encode(served.backend.info, results)
+        results = pipeline.tagged(documents, predictions)
+        answer = encode(served.workers.info, results)
         service.metrics.postprocess_duration.observe(time.perf_counter() - started)
         service.metrics.observe_entities([e.label for r in results for e in r.entities])
         return answer

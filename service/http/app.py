@@ -18,8 +18,8 @@ from fastapi.routing import APIRoute
 from service.core.backend import Backend, InProcessBackend, TaggerLike
 from service.core.models import serving
 from service.core.service import Service
+from service.core.workers import Workers
 from service.http.errors import install_error_handlers
-from service.http.fastpath import TagFastPath
 from service.http.middleware import (
     PREFIX,
     BodyLimitMiddleware,
@@ -28,30 +28,36 @@ from service.http.middleware import (
     RequestMetricsMiddleware,
 )
 from service.http.routes import compare, health, metrics, models, page, tag
+from service.http.schemas.compare import CompareRequest
+from service.http.schemas.tag import TagRequest
 from service.metrics import Metrics
 from service.settings import FORWARD, TAG, Settings, load_settings
 
+Model = Workers | Backend | TaggerLike
 
-def as_backend(model: Backend | TaggerLike) -> Backend:
-    """A backend as it is; a tagger (:class:`model.tagger.Tagger`, or a test's stub) in
-    this process."""
-    return model if isinstance(model, Backend) else InProcessBackend(model)
+
+def as_workers(model: Model) -> Workers:
+    """Workers as they are; a backend alone; a tagger (:class:`model.tagger.Tagger`, or a
+    test's stub) in this process."""
+    if isinstance(model, Workers):
+        return model
+    return Workers([model if isinstance(model, Backend) else InProcessBackend(model)])
 
 
 def create_app(
     settings: Settings | None = None,
-    tagger: Backend | TaggerLike | None = None,
-    forward: Backend | TaggerLike | None = None,
+    tagger: Model | None = None,
+    forward: Model | None = None,
 ) -> FastAPI:
     """The service's app; ``tagger`` replaces loading ``settings.model`` and ``forward`` loading
-    ``settings.forward_model`` (tests pass taggers or backends, ``bigru-ner serve`` its
-    child-process backends); they are then left to the caller to close. ``/v1/compare`` is
-    served when ``forward`` is given or ``settings.forward_model`` is set."""
+    ``settings.forward_model`` (tests pass taggers or backends, ``bigru-ner serve`` the
+    workers it loaded); they are then left to the caller to close. ``/v1/compare`` is served
+    when ``forward`` is given or ``settings.forward_model`` is set."""
     settings = settings or load_settings()
     comparing = forward is not None or settings.forward_model is not None
     roles = (TAG, FORWARD) if comparing else (TAG,)
     given = {
-        role: as_backend(model)
+        role: as_workers(model)
         for role, model in ((TAG, tagger), (FORWARD, forward))
         if model is not None
     }
@@ -62,7 +68,8 @@ def create_app(
         light_load = service.under_light_load
         async with serving(settings, service.metrics, given, roles, light_load) as served:
             service.models.update(served)
-            stop_metrics = service.metrics.serve_apart(settings.host, settings.metrics_port)
+            apart = settings.metrics_port if isinstance(settings.metrics_port, int) else None
+            stop_metrics = service.metrics.serve_apart(settings.host, apart)
             try:
                 yield
             finally:
@@ -76,7 +83,7 @@ def create_app(
     )
     app.state.service = service
     routers = [module.router for module in (tag, compare, models, health, page)]
-    if settings.metrics_enabled and settings.metrics_port is None:
+    if settings.metrics_on_api_port:
         routers.append(metrics.router)
     for router in routers:
         app.include_router(router)
@@ -85,7 +92,6 @@ def create_app(
     endpoints = [
         route.path for router in routers for route in router.routes if isinstance(route, APIRoute)
     ]
-    app.add_middleware(TagFastPath, service=service)  # innermost: the route's plain case
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(GuardMiddleware, service=service)
     _document_guards(app, settings)
@@ -103,6 +109,12 @@ def _document_guards(app: FastAPI, settings: Settings) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = build()
+        # The bodies that the routes read themselves (service.http.body).
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (TagRequest, CompareRequest):
+            found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(found.pop("$defs", {}))
+            components[model.__name__] = found
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
         extra = {"503": "Not ready, or shutting down; see Retry-After."}
         if settings.api_key is not None:

@@ -9,7 +9,7 @@ answered by :func:`error_response`, which counts it in ``ner_rejected_total``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from service.core.errors import ServiceError
+from service.http.schemas.tag import validation_message
 from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -82,15 +83,6 @@ def error_response(
     return JSONResponse(error_body(error.code, error.message), status_code=status, headers=sent)
 
 
-def _validation_message(errors: Sequence[Any]) -> str:
-    parts = []
-    for error in errors[:5]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    more = len(errors) - 5
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
 def _code_for(status: int) -> str:
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
@@ -127,7 +119,7 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
             message = f"the body is not valid JSON: {detail}".strip(": ")
             refusal = ServiceError("invalid_json", message)
         else:
-            refusal = ServiceError("invalid_request", _validation_message(errors))
+            refusal = ServiceError("invalid_request", validation_message(errors))
         return error_response(metrics, refusal)
 
     async def internal_error(request: Request, error: Exception) -> JSONResponse:

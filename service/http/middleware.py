@@ -21,11 +21,10 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.errors import QueueFull, ServiceError, from_batcher, not_ready
+from service.core.errors import ServiceError
 from service.core.service import Service
 from service.http.errors import BodyRefused, error_response
 from service.metrics import Metrics
-from service.settings import TAG
 
 #: The paths that the guard covers.
 PREFIX = "/v1/"
@@ -156,28 +155,14 @@ class GuardMiddleware:
         if refusal is not None:
             await self._refuse(scope, send, refusal)
             return
-        self.service.active += 1
-        try:
+        with self.service.handling():
             await self._guarded(scope, receive, send)
-        finally:
-            self.service.active -= 1
 
     def _refusal(self, scope: Scope) -> ServiceError | None:
-        """Why the request is refused before it is read, if it is."""
-        retry_after = self.service.settings.retry_after_s
+        """Why the request is refused before its body is read, if it is."""
         if self._key is not None and not _authorized(scope, self._key):
             return ServiceError("unauthorized", "a valid API key is required")
-        if self.service.draining:
-            return not_ready(retry_after, "the server is shutting down")
-        served = self.service.models.get(TAG)
-        if scope["method"] == "POST" and served is not None:
-            # Shed load before the body is read or parsed: under overload, refusals must cost
-            # the server little, or they take the CPU that the accepted requests need.
-            try:
-                served.batcher.check_room()
-            except QueueFull as full:
-                return from_batcher(full, retry_after)
-        return None
+        return self.service.refusal(posting=scope["method"] == "POST")
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the route under the deadline, cut short if the client disconnects first."""

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import generate_latest
 
 from bench.device_check import metric_checks
 from service.metrics import Metrics
 
-#: A batch as ``Metrics.observe_batch`` records it: sentences, tokens, model seconds, each
-#: sentence's queue wait, and whether the copy in the server tagged it.
-Batch = tuple[int, int, float, list[float], bool]
-BATCHES: list[Batch] = [(3, 30, 0.004, [0.001] * 3, False), (1, 9, 0.002, [0.0], True)]
+
+@dataclass
+class Batch:
+    """A batch as ``Metrics.observe_batch`` records it: sentences, tokens, model seconds, each
+    sentence's queue wait, and whether the copy in the server tagged it."""
+
+    size: int
+    tokens: int
+    compute_seconds: float
+    queue_waits: list[float]
+    in_server: bool
+
+
+BATCHES = [Batch(3, 30, 0.004, [0.001] * 3, False), Batch(1, 9, 0.002, [0.0], True)]
 
 
 def _page(device: str, batches: list[Batch], unmeasured: int = 0) -> str:
     metrics = Metrics()
     metrics.serving("bigru-conll03", device, True, lambda: 0)
     for batch in batches:
-        metrics.observe_batch(*batch)
+        metrics.observe_batch(batch)
     for _ in range(unmeasured):  # a batch counted without its model time
         metrics.batch_size.observe(1)
     return generate_latest(metrics.registry).decode()

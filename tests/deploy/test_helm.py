@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from service.http.routes.health import router as health_router
 from service.settings import Settings, env_name
+from service.tuning import Tuning
 from tests.deploy.chart import (
     CHART,
     RELEASE,
@@ -165,7 +166,8 @@ def test_threads_match_the_device_and_cpu_limit_of_each_value_set(
 
 
 def test_settings_are_service_settings(manifests: list[dict[str, Any]]) -> None:
-    known = {env_name(field) for field in Settings.model_fields}
+    fields = [*Settings.model_fields, *Tuning.model_fields]
+    known = {env_name(field) for field in fields if field != "tuning"}
     names = {e["name"] for e in pod(manifests).container["env"]}
     assert names <= known, names - known
 
@@ -248,7 +250,7 @@ def test_gpu_pods_get_a_gpu_the_cuda_image_and_larger_batches() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert cpu.container["image"] == compose["tagger"]["image"]
     assert gpu.container["image"] == compose["tagger-gpu"]["image"]
-    defaults = Settings.model_fields
+    defaults = Tuning.model_fields
     for setting in ("max_batch_size", "max_batch_tokens"):
         assert int(gpu.env[env_name(setting)]) > defaults[setting].default
 

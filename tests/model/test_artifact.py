@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model.artifact import ArtifactError, load, save
-from model.features import predict
+from model.features import tag_sentences
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def test_save_and_load_give_identical_predictions(copy: Path, tmp_path: Path) ->
     loaded = load(copy)
     save(tmp_path / "again", loaded.network, loaded.vocab, loaded.metadata)
     again = load(tmp_path / "again")
-    assert predict(loaded.network, loaded.vocab, SENTENCE) == predict(
+    assert tag_sentences(loaded.network, loaded.vocab, SENTENCE) == tag_sentences(
         again.network, again.vocab, SENTENCE
     )
     assert again.metadata == loaded.metadata

@@ -17,7 +17,7 @@ import torch
 import model.vocab as vocab_module
 from model.charcnn import CharCNN
 from model.data import read_conll
-from model.features import encode, predict
+from model.features import encode, tag_sentences
 from model.network import TaggerConfig, TaggerNetwork
 from model.tagger import Tagger
 from model.vocab import Vocab, casing
@@ -131,8 +131,8 @@ def test_batched_tags_equal_the_reference_on_the_fixture_corpus(
     tagger = Tagger.load(tiny_model)
     network, vocab = tagger.model.network, tagger.model.vocab
     sentences = [s.tokens for s in read_conll(corpus["train"]) + read_conll(corpus["dev"])]
-    for batch_size in (1, 7, 256):
-        tags, _ = predict(network, vocab, sentences, batch_size=batch_size)
+    for most in (1, 7, 256):
+        tags = [p.tags for p in tag_sentences(network, vocab, sentences, most=most)]
         with torch.inference_mode():
             assert tags == [reference_tags(network, vocab, s) for s in sentences]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model.artifact import LEXICON, ArtifactError, load, save
-from model.features import encode, predict
+from model.features import encode, tag_sentences
 from model.lexicon import Lexicon, build, marks_of
 from model.training.train import train
 from tests.conftest import FIRST, ORGS, PLACES, tiny_config
@@ -141,11 +141,11 @@ def test_train_save_load_predict_round_trip_with_a_lexicon(
     batch = encode([["Olga", "Berg", "left", "Lima", "."]], loaded.vocab, 32)
     assert batch.lexicon is not None and batch.lexicon[0].tolist()[0] != 0
     sentence = [["Olga", "Berg", "joined", "Globex", "Inc", "in", "Lima", "."]]
-    tags, _ = predict(loaded.network, loaded.vocab, sentence)
-    assert tags[0][3:5] == ["B-ORG", "I-ORG"] and tags[0][6] == "B-LOC"
+    (predicted,) = tag_sentences(loaded.network, loaded.vocab, sentence)
+    assert predicted.tags[3:5] == ["B-ORG", "I-ORG"] and predicted.tags[6] == "B-LOC"
     save(tmp_path / "again", loaded.network, loaded.vocab, loaded.metadata)
     again = load(tmp_path / "again")
-    assert predict(again.network, again.vocab, sentence) == predict(
+    assert tag_sentences(again.network, again.vocab, sentence) == tag_sentences(
         loaded.network, loaded.vocab, sentence
     )
     assert (tmp_path / "again" / LEXICON).exists()
@@ -188,10 +188,10 @@ def test_forward_twin_with_a_lexicon_cannot_see_later_words(
     # "Acme" opens an ORG entry only if "Corp" follows; the twin must not know which comes.
     a = [["Acme", "Corp", "hired", "Kofi", "Tanaka", "."]]
     b = [["Acme", "visited", "Oslo", "on", "Monday", "."]]
-    tags_a, scores_a = predict(twin.network, twin.vocab, a)
-    tags_b, scores_b = predict(twin.network, twin.vocab, b)
-    assert tags_a[0][0] == tags_b[0][0]
-    assert scores_a[0][0] == pytest.approx(scores_b[0][0], abs=1e-6)
+    (on_a,) = tag_sentences(twin.network, twin.vocab, a)
+    (on_b,) = tag_sentences(twin.network, twin.vocab, b)
+    assert on_a.tags[0] == on_b.tags[0]
+    assert on_a.scores[0] == pytest.approx(on_b.scores[0], abs=1e-6)
 
 
 @pytest.fixture

@@ -35,10 +35,10 @@ def test_bundled_bigru_finds_the_readme_entities() -> None:
 
 def test_bundled_forward_twin_labels_an_opening_before_reading_on() -> None:
     tagger = Tagger.load(FORWARD_MODEL)
-    tags, _ = tagger.tag_sentences(
+    first, second = tagger.tag_sentences(
         [["Paris", "Hilton", "arrived", "late", "."], ["Paris", "hosted", "the", "Games", "."]]
     )
-    assert tags[0][0] == tags[1][0]
+    assert first.tags[0] == second.tags[0]
 
 
 @pytest.mark.parametrize("directory", [DEFAULT_MODEL, FORWARD_MODEL])

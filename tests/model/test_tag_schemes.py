@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from model.artifact import load
 from model.data import iob2_to_iobes, iobes_to_iob2, read_conll
-from model.deciding import probabilities_of
-from model.features import encode, given_out, predict
+from model.deciding import label_probabilities
+from model.features import encode, given_out, tag_sentences
 from model.pipeline import tags_to_spans
 from model.training.config import TrainConfig
 from model.training.train import train
@@ -83,9 +83,10 @@ def test_an_iobes_network_learns_iobes_and_answers_in_iob2(
     loaded = load(iobes_model)
     assert {t[:2] for t in loaded.vocab.tags} >= {"S-", "E-"}
     sentences = [s.tokens for s in read_conll(corpus["dev"])]
-    tags, scores = predict(loaded.network, loaded.vocab, sentences)
+    predictions = tag_sentences(loaded.network, loaded.vocab, sentences)
+    tags = [p.tags for p in predictions]
     assert {t for sentence in tags for t in sentence} <= set(loaded.vocab.output_tags)
-    assert all(0.0 <= p <= 1.0 + 1e-6 for sentence in scores for p in sentence)
+    assert all(0.0 <= s <= 1.0 + 1e-6 for p in predictions for s in p.scores)
     # A token's score is the summed probability of the IOBES tags behind its IOB2 tag.
     with torch.inference_mode():
         batch = encode(sentences[:4], loaded.vocab, loaded.network.config.max_word_chars)
@@ -94,9 +95,9 @@ def test_an_iobes_network_learns_iobes_and_answers_in_iob2(
     assert torch.allclose(every.sum(-1)[batch.mask], torch.ones(int(batch.lengths.sum())))
     first = loaded.vocab.output_tags.index(tags[0][0])
     behind = [i for i, o in enumerate(loaded.vocab.output_of) if o == first]
-    assert scores[0][0] == pytest.approx(float(probs[0, 0, behind].sum()), abs=1e-5)
+    assert predictions[0].scores[0] == pytest.approx(float(probs[0, 0, behind].sum()), abs=1e-5)
     # The comparison's probabilities of given IOB2 labels agree with the tagger's scores.
-    same, chosen = probabilities_of(loaded.network, loaded.vocab, sentences[:4], tags[:4])
-    assert same == tags[:4]
-    for mine, theirs in zip(chosen, scores[:4], strict=True):
-        assert mine == pytest.approx(theirs, abs=1e-5)
+    chosen = label_probabilities(loaded.network, loaded.vocab, sentences[:4], tags[:4])
+    for mine, theirs in zip(chosen, predictions[:4], strict=True):
+        assert mine.tags == theirs.tags
+        assert mine.scores == pytest.approx(theirs.scores, abs=1e-5)

@@ -6,9 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.tokenize import Token, split_sentences, tokenize
-from model.tokenize.sentences import _PARAGRAPH_RE, _paragraph_between
-from model.tokenize.tokens import _TOKEN_RE
+from model.tokenize import (
+    _PARAGRAPH_RE,
+    _TOKEN_RE,
+    Token,
+    _paragraph_between,
+    split_sentences,
+    tokenize,
+)
 
 
 def texts(text: str) -> list[str]:

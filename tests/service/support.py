@@ -16,7 +16,9 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from model.pipeline import Prediction
 from service.settings import Settings
+from service.tuning import Tuning
 
 
 def stub_tags(tokens: Sequence[str]) -> list[str]:
@@ -50,9 +52,7 @@ class StubTagger:
         self.gate.set()
         self.fail_next: Exception | None = None
 
-    def tag_sentences(
-        self, sentences: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
         self.batches.append([list(s) for s in sentences])
         self.inference_mode.append(torch.is_inference_mode_enabled())
         self.threads.append(threading.current_thread().name)
@@ -61,23 +61,24 @@ class StubTagger:
         if self.fail_next is not None:
             error, self.fail_next = self.fail_next, None
             raise error
-        return [stub_tags(s) for s in sentences], [[0.5] * len(s) for s in sentences]
+        return [Prediction(stub_tags(s), [0.5] * len(s)) for s in sentences]
 
     def probabilities_of(
         self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
+    ) -> list[Prediction]:
         """Its tags of each token list, and 0.5 for whatever label is asked."""
-        return [stub_tags(s) for s in sentences], [[0.5] * len(s) for s in labels]
+        return [Prediction(stub_tags(s), [0.5] * len(s)) for s in sentences]
 
 
 def settings(**values: Any) -> Settings:
-    """Settings for tests: short waits, no forward model (no comparison), one model process
-    and no copy of the model in the server unless asked; no environment needed."""
-    values.setdefault("max_wait_ms", 2)
+    """Settings for tests, public and tuning ones alike: short waits, no forward model (no
+    comparison), one model process and no copy of the model in the server unless asked."""
+    tuning = {k: values.pop(k) for k in list(values) if k in Tuning.model_fields}
+    tuning.setdefault("max_wait_ms", 2)
+    tuning.setdefault("model_in_server_tokens", 0)
     values.setdefault("forward_model", None)
     values.setdefault("model_workers", 1)
-    values.setdefault("model_in_server_tokens", 0)
-    return Settings(**values)
+    return Settings(**values, tuning=Tuning(**tuning))
 
 
 @asynccontextmanager

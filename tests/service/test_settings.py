@@ -20,11 +20,11 @@ def test_values_come_from_ner_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("NER_MAX_CLIENT_INFLIGHT", "4")
     monkeypatch.setenv("NER_MODEL_NICE", "7")
     settings = load_settings()
-    assert settings.max_batch_size == 1
-    assert settings.max_wait_s == 0.0025
+    assert settings.tuning.max_batch_size == 1
+    assert settings.tuning.max_wait_ms == 2.5
     assert settings.device == "cpu"
     assert settings.model == tmp_path
-    assert settings.max_client_inflight == 4
+    assert settings.tuning.max_client_inflight == 4
     assert {spec.nice for spec in settings.model_settings()} == {7}
 
 
@@ -49,7 +49,7 @@ def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ("NER_LOG_LEVEL", "loud"),
         ("NER_REQUEST_TIMEOUT_S", "0"),
         ("NER_SHUTDOWN_GRACE_S", "-1"),
-        ("NER_METRICS_ENABLED", "maybe"),
+        ("NER_METRICS_PORT", "maybe"),
         ("NER_METRICS_PORT", "70000"),
         ("NER_MODEL_NICE", "20"),
     ],
@@ -91,22 +91,62 @@ def test_the_model_processes_priority_needs_model_processes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert {spec.nice for spec in load_settings().model_settings()} == {5}
-    monkeypatch.setenv("NER_MODEL_PROCESS", "false")
+    monkeypatch.setenv("NER_MODEL_WORKERS", "0")
     assert {spec.nice for spec in load_settings().model_settings()} == {0}
     monkeypatch.setenv("NER_MODEL_NICE", "3")
-    with pytest.raises(SettingsError, match="NER_MODEL_NICE: .*needs NER_MODEL_PROCESS=true"):
+    with pytest.raises(SettingsError, match="NER_MODEL_NICE needs model processes"):
         load_settings()
 
 
 def test_defaults_fit_a_small_cpu_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = load_settings()
-    assert settings.model_process and settings.torch_threads == 1
-    assert settings.call_cost_on("cpu") == 1000  # long outliers cut off on CPU...
-    assert settings.call_cost_on("cuda") is None  # ...and kept whole on GPUs
+    monkeypatch.setenv("NER_DEVICE", "cpu")
+    (spec, forward) = load_settings().model_settings()
+    assert spec.processes >= 1 and spec.torch_threads == 1 and forward.processes == 1
+    assert spec.call_cost == 1000  # long outliers cut off on the CPU...
+    assert (spec.copy_tokens, forward.copy_tokens) == (64, 0)
+    monkeypatch.setenv("NER_MODEL_WORKERS", "0")
+    (spec, forward) = load_settings().model_settings()
+    assert (spec.processes, forward.processes, spec.copy_tokens) == (0, 0, 0)
     monkeypatch.setenv("NER_CALL_COST_TOKENS", "50")
-    monkeypatch.setenv("NER_MODEL_PROCESS", "false")
-    settings = load_settings()
-    assert settings.call_cost_on("cuda") == 50 and not settings.model_process
+    assert load_settings().model_settings()[0].call_cost == 50
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA here")
+def test_batches_stay_whole_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NER_DEVICE", "cuda")
+    (spec, _) = load_settings().model_settings()
+    assert (spec.call_cost, spec.copy_tokens, spec.processes) == (None, 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("variable", "instead"),
+    [
+        ("NER_MODEL_PROCESS", "NER_MODEL_WORKERS=0"),
+        ("NER_METRICS_ENABLED", "NER_METRICS_PORT=off"),
+        ("NER_ACCESS_LOG", "NER_LOG_LEVEL=debug"),
+        ("NER_RETRY_AFTER_S", "always 1 s"),
+    ],
+)
+def test_a_setting_that_is_gone_is_named_with_what_replaced_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, instead: str
+) -> None:
+    monkeypatch.setenv(variable, "false")
+    with pytest.raises(SettingsError, match=f"{variable}: not a setting any more; .*{instead}"):
+        load_settings()
+
+
+def test_metrics_can_be_off_or_on_a_port_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().metrics_on_api_port
+    monkeypatch.setenv("NER_METRICS_PORT", "OFF")
+    assert load_settings().metrics_port == "off" and not load_settings().metrics_on_api_port
+    monkeypatch.setenv("NER_METRICS_PORT", "9100")
+    assert load_settings().metrics_port == 9100
+
+
+def test_debug_logging_logs_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not load_settings().access_log
+    monkeypatch.setenv("NER_LOG_LEVEL", "debug")
+    assert load_settings().access_log
 
 
 @pytest.mark.parametrize("value", ["none", "off", ""])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Request, Response
 
 from model.pipeline import Tagged
 from service.core import comparing
@@ -22,7 +20,14 @@ from service.http.schemas.compare import (
     DecidingWord,
     TagScore,
 )
-from service.http.schemas.tag import TAGGING_ERRORS, EntityOut, ErrorResponse, require_json
+from service.http.schemas.tag import (
+    TAGGING_ERRORS,
+    EntityOut,
+    ErrorResponse,
+    json_route,
+    read_json,
+    require_json,
+)
 
 router = APIRouter(tags=["tagging"])
 
@@ -40,33 +45,13 @@ _ERRORS = TAGGING_ERRORS | {
 }
 
 
-async def comparing_service(request: Request) -> Service:
-    """The service, once the body is known to be declared as JSON, this server compares and
-    both models serve (``unsupported_media_type``, ``compare_disabled``, ``not_ready``)."""
-    require_json(request)
-    service: Service = request.app.state.service
-    if not service.comparing:
-        raise ServiceError(
-            "compare_disabled",
-            "this server does not compare models (NER_FORWARD_MODEL is off); use /v1/tag",
-        )
-    service.serving()
-    return service
-
-
 @router.post(
     "/v1/compare",
     response_model=CompareResponse,
-    # Tokens carry ``deciding`` only when it was asked for: without it the answer is as before.
-    response_model_exclude_none=True,
-    responses=_ERRORS,
     summary="Compare the forward-only tagger with the BiGRU",
+    **json_route(CompareRequest, COMPARE_REQUEST_EXAMPLES, _ERRORS),
 )
-async def compare(
-    request: Annotated[CompareRequest, Body(openapi_examples=COMPARE_REQUEST_EXAMPLES)],
-    service: Annotated[Service, Depends(comparing_service)],
-    http: Request,
-) -> CompareResponse:
+async def compare(request: Request) -> Response:
     """Each input tagged by both models: per token, the forward-only model's tag (it had read
     only the words before), the BiGRU's, and whether backward context changed it; plus each
     model's entities. Takes the same bodies, limits and errors as ``POST /v1/tag``.
@@ -76,9 +61,20 @@ async def compare(
     the token on (one more model call for the whole request), and the probability of the
     final label at each of those prefixes.
     """
-    client = http.client.host if http.client else "unknown"
-    deciding = request.deciding_words
-    return await comparing.compare(service, request, client, deciding, _encode)
+    require_json(request)
+    service: Service = request.app.state.service
+    if not service.comparing:
+        raise ServiceError(
+            "compare_disabled",
+            "this server does not compare models (NER_FORWARD_MODEL is off); use /v1/tag",
+        )
+    service.serving()
+    inputs = await read_json(request, CompareRequest)
+    client = request.client.host if request.client else "unknown"
+    deciding = inputs.deciding_words
+    answer = await comparing.compare(service, inputs, client, deciding, _encode)
+    # Tokens carry ``deciding`` only when it was asked for: without it the answer is as before.
+    return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 def _encode(comparison: Comparison) -> CompareResponse:

@@ -9,6 +9,7 @@ from service.core.errors import not_ready
 from service.http.deps import ServiceDep
 from service.http.errors import error_response
 from service.http.schemas.tag import ErrorResponse, Status
+from service.settings import RETRY_AFTER_S
 
 router = APIRouter(tags=["health"])
 
@@ -29,5 +30,5 @@ async def readyz(service: ServiceDep) -> Status | JSONResponse:
     """200 once the model is loaded and the batcher runs; 503 before that and in shutdown."""
     if service.ready:
         return Status(status="ready")
-    error = not_ready(service.settings.retry_after_s)
+    error = not_ready(RETRY_AFTER_S)
     return error_response(service.metrics, error, refused=False)

@@ -1,4 +1,11 @@
-"""Pydantic models of the HTTP API: what requests look like and what answers look like.
+"""Pydantic models of the HTTP API: what requests look like and what answers look like, and
+the one way a route reads its JSON body (:func:`read_json`).
+
+A body is declared as JSON or refused with 415; parsed with ``json.loads``, one that is not
+JSON, or is nested too deep for the decoder, is refused as 400 ``invalid_json``; validated
+against its model, 422 ``invalid_request``. The routes read their bodies themselves, without
+FastAPI's body parameter: most of the event loop's time per request had gone to the
+framework around the route (BENCHMARKS.md, "Where the defaults come from").
 
 The answer of ``/v1/tag`` is encoded straight from the core's results through
 :class:`TagResponse` (:func:`encode_tags`): the fields of its models are what the answer
@@ -8,20 +15,22 @@ holds.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from email.message import Message
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
+    ValidationError,
     model_validator,
 )
 from pydantic.dataclasses import dataclass
+from starlette.requests import Request
 
 from model.pipeline import Tagged
 from service.core.backend import ModelInfo
@@ -75,26 +84,6 @@ TAGGING_ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorResponse, "description": "This client has too many requests running."},
     503: {"model": ErrorResponse, "description": "Queue full or not ready; see Retry-After."},
 }
-
-
-def require_json(request: Request) -> None:
-    """``unsupported_media_type`` unless the body is declared as JSON (``application/json``
-    or ``+json``): what every tagging request must be, before its body is looked at."""
-    declared = request.headers.get("content-type")
-    if declared == "application/json":  # what nearly every client sends: skip the parsing
-        return
-    if declared:
-        message = Message()
-        message["content-type"] = declared
-        subtype = message.get_content_subtype()
-        if message.get_content_maintype() == "application" and (
-            subtype == "json" or subtype.endswith("+json")
-        ):
-            return
-    raise ServiceError(
-        "unsupported_media_type",
-        f"send JSON with 'Content-Type: application/json' (got {declared or 'no content type'})",
-    )
 
 
 class TagRequest(BaseModel):
@@ -170,7 +159,12 @@ def encode_tags(info: ModelInfo, results: list[Tagged]) -> bytes:
     """The body of a ``/v1/tag`` answer: the core's taggings under the model's name and
     device, read field by field as :class:`TagResult` says (fast: nothing is validated again,
     and nothing else is sent)."""
-    answer = TagResponse.model_construct(model=info.name, device=info.device, results=results)
+    # model_construct takes the core's records as they are: TagResult's fields are theirs.
+    answer = TagResponse.model_construct(
+        model=info.name,
+        device=info.device,
+        results=results,  # type: ignore[arg-type]
+    )
     return _TAG_RESPONSE.dump_json(answer)
 
 
@@ -201,3 +195,65 @@ class Status(BaseModel):
     """Answer of the health and readiness probes."""
 
     status: str = Field(examples=["ok"])
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def require_json(request: Request) -> None:
+    """``unsupported_media_type`` unless the body is declared as JSON (``application/json``
+    or ``+json``): what every request with a body must be, before its body is looked at."""
+    declared = request.headers.get("content-type")
+    if declared == "application/json":  # what nearly every client sends: skip the parsing
+        return
+    if declared:
+        message = Message()
+        message["content-type"] = declared
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() == "application" and (
+            subtype == "json" or subtype.endswith("+json")
+        ):
+            return
+    raise ServiceError(
+        "unsupported_media_type",
+        f"send JSON with 'Content-Type: application/json' (got {declared or 'no content type'})",
+    )
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """The request's body as ``model`` (see the module for the refusals)."""
+    body = await request.body()
+    if not body:
+        raise ServiceError("invalid_json", "the body is empty: send a JSON object")
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise ServiceError("invalid_json", "the body is nested too deep") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        message = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
+        raise ServiceError("invalid_json", f"the body is not valid JSON: {message}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ServiceError("invalid_request", validation_message(error.errors())) from None
+
+
+def validation_message(errors: Sequence[Any]) -> str:
+    """The first five problems of a validation, each with where it is."""
+    parts = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    more = len(errors) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def json_route(
+    model: type[BaseModel], examples: dict[str, Any], errors: dict[int | str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The OpenAPI side of a route that reads ``model`` with :func:`read_json` (its schema is
+    added to the components by the app): its body with ``examples``, and its ``errors``."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    content = {"application/json": {"schema": schema, "examples": examples}}
+    body = {"requestBody": {"required": True, "content": content}}
+    return {"responses": errors, "openapi_extra": body}

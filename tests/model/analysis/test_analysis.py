@@ -26,7 +26,7 @@ from model.artifact import load
 from model.cli import main
 from model.data import Sentence, read_conll, recase
 from model.deciding import Deciding, Question
-from model.features import predict
+from model.features import tag_sentences
 from model.pipeline import tags_to_spans
 from model.training.evaluate import evaluate
 
@@ -172,10 +172,11 @@ def test_deciding_words_are_the_same_however_the_prefixes_are_grouped(
 ) -> None:
     model = load(tiny_model)
     sentences = read_conll(corpus["dev"])[:6]
-    tags, scores = predict(model.network, model.vocab, [s.tokens for s in sentences])
+    predictions = tag_sentences(model.network, model.vocab, [s.tokens for s in sentences])
     # Any tokens may be asked about: the first and the third of each sentence.
     questions = [
-        Question(s.tokens, t, p, [0, 2]) for s, t, p in zip(sentences, tags, scores, strict=True)
+        Question(s.tokens, p.tags, p.scores, [0, 2])
+        for s, p in zip(sentences, predictions, strict=True)
     ]
     together = find_deciding(model, questions, torch.device("cpu"))
     monkeypatch.setattr(deciding_module, "PREFIX_BUDGET", 1)  # a call per sentence

@@ -15,7 +15,7 @@ from model.tagger import Tagger
 def _openings(tagger: Tagger, pairs: list[MinimalPair]) -> list[tuple[list[str], list[str]]]:
     """The tagger's labels of each pair's shared opening, in its first and second sentence."""
     sentences = [s.tokens for pair in pairs for s in (pair.first, pair.second)]
-    tags, _ = tagger.tag_sentences(sentences)
+    tags = [p.tags for p in tagger.tag_sentences(sentences)]
     return [
         (tags[2 * i][: pair.opening], tags[2 * i + 1][: pair.opening])
         for i, pair in enumerate(pairs)
@@ -42,8 +42,8 @@ def test_a_forward_only_tagger_labels_the_shared_opening_alike(
     for (first, second), pair in zip(_openings(tagger, pairs), pairs, strict=True):
         assert first == second, pair.first.tokens
         # Nothing after the opening is read: tagged alone, it gets the same labels.
-        alone, _ = tagger.tag_sentences([pair.first.tokens[: pair.opening]])
-        assert alone[0] == first
+        (alone,) = tagger.tag_sentences([pair.first.tokens[: pair.opening]])
+        assert alone.tags == first
 
 
 def test_the_bundled_bigru_tells_the_openings_apart_and_gets_more_right() -> None:

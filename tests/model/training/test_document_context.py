@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from model.data import Sentence
+from model.pipeline import Prediction
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "document_context.py"
 probe = runpy.run_path(str(SCRIPT))
@@ -43,10 +44,13 @@ def test_headlines_take_the_spellings_of_the_mixed_sentences_past_their_first_wo
 
 def test_votes_relabel_each_entity_as_its_words_are_mostly_labelled_weighted_by_score() -> None:
     document = [sentence("Leeds beat Hull"), sentence("LEEDS won"), sentence("New York Leeds")]
-    tags = [["B-ORG", "O", "B-ORG"], ["B-LOC", "O"], ["B-LOC", "I-LOC", "B-ORG"]]
-    scores = [[0.5, 1, 0.9], [0.9, 1], [0.8, 0.6, 0.3]]
+    predictions = [
+        Prediction(["B-ORG", "O", "B-ORG"], [0.5, 1, 0.9]),
+        Prediction(["B-LOC", "O"], [0.9, 1]),
+        Prediction(["B-LOC", "I-LOC", "B-ORG"], [0.8, 0.6, 0.3]),
+    ]
     # leeds: ORG 0.5 + 0.3 against LOC 0.9, so LOC everywhere; the others stay as they are
-    assert probe["voted"](document, tags, scores) == [
+    assert probe["voted"](document, predictions) == [
         ["B-LOC", "O", "B-ORG"],
         ["B-LOC", "O"],
         ["B-LOC", "I-LOC", "B-LOC"],

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from model.artifact import load
 from model.data import read_conll, recase
-from model.features import collate, predict
+from model.features import collate, tag_sentences
 from model.training.evaluate import evaluate
 from model.training.train import case_choices, train
 from model.vocab import CASINGS
@@ -61,8 +61,9 @@ def test_forward_only_twin_trains_with_the_same_recipe(
     loaded = load(tiny_forward_model)
     assert loaded.network.config.bidirectional is False
     assert loaded.network.gru.bidirectional is False
-    tags, _ = predict(loaded.network, loaded.vocab, [["John", "Smith", "visited", "Paris", "."]])
-    assert tags[0][3] == "B-LOC"
+    sentence = ["John", "Smith", "visited", "Paris", "."]
+    (predicted,) = tag_sentences(loaded.network, loaded.vocab, [sentence])
+    assert predicted.tags[3] == "B-LOC"
 
 
 def test_sgd_recipe_learns_the_fixture(corpus: dict[str, Path], tmp_path: Path) -> None:

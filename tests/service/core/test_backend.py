@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from model.pipeline import Prediction
 from model.tagger import Tagger
 from service.core.backend import Backend, InProcessBackend, describe
-from service.core.batching import Batcher
+from service.core.batching import Batcher, BatchReport
 from service.core.errors import BatchFailed
 from service.core.process import ChildProcessBackend
+from service.core.workers import Workers
 
 SENTENCES = [["Mary", "Rossi", "visited", "Oslo", "."], ["Acme", "Corp", "hired", "Kofi"]]
 
@@ -40,9 +42,11 @@ def test_describes_the_model_it_serves(backend: Backend, tiny_tagger: Tagger) ->
 
 
 def test_tags_as_the_tagger_does(backend: Backend, tiny_tagger: Tagger) -> None:
-    tags, scores = backend.tag_sentences(SENTENCES)
-    assert (tags, scores) == tiny_tagger.tag_sentences(SENTENCES)
-    assert [len(t) for t in tags] == [len(s) for s in SENTENCES] == [len(s) for s in scores]
+    predictions = backend.tag_sentences(SENTENCES)
+    assert predictions == tiny_tagger.tag_sentences(SENTENCES)
+    assert all(isinstance(p, Prediction) for p in predictions)
+    assert [len(p.tags) for p in predictions] == [len(s) for s in SENTENCES]
+    assert [len(p.scores) for p in predictions] == [len(s) for s in SENTENCES]
 
 
 def test_prefix_probabilities_are_those_of_the_tagger(
@@ -59,23 +63,24 @@ def test_a_failing_batch_raises_and_the_backend_goes_on(backend: Backend) -> Non
         backend.tag_sentences([[None]])  # type: ignore[list-item]  # not a token
     with pytest.raises(Exception):  # noqa: B017
         backend.probabilities_of([["Mary"]], [["B-NOPE"]])  # not a label of the model
-    tags, _ = backend.tag_sentences([["Oslo"]])
-    assert len(tags) == 1 and len(tags[0]) == 1
+    (prediction,) = backend.tag_sentences([["Oslo"]])
+    assert len(prediction.tags) == 1
     assert backend.alive
 
 
 def test_serves_a_batcher_with_each_callers_own_result(
     backend: Backend, tiny_tagger: Tagger
 ) -> None:
-    async def run() -> list[list[list[str]]]:
-        reports = []
+    async def run() -> list[Prediction]:
+        reports: list[BatchReport] = []
+        workers = Workers([backend])
+        workers.start()
         batcher = Batcher(
-            backend.tag_sentences,
+            workers,
             max_batch_size=8,
             max_batch_tokens=1024,
             max_wait=0.05,
             max_queue=16,
-            synchronize=backend.synchronize,
             on_batch=reports.append,
         )
         await batcher.start()
@@ -83,23 +88,27 @@ def test_serves_a_batcher_with_each_callers_own_result(
             answers = await asyncio.gather(*(batcher.submit([s]) for s in SENTENCES))
         finally:
             await batcher.stop()
+            workers.stop()
         assert sum(r.size for r in reports) == len(SENTENCES)
-        return [[p.tags for p in answer][0] for answer in answers]
+        return [answer[0] for answer in answers]
 
-    assert asyncio.run(run()) == tiny_tagger.tag_sentences(SENTENCES)[0]
+    assert asyncio.run(run()) == tiny_tagger.tag_sentences(SENTENCES)
 
 
 def test_a_failure_reaches_the_batchers_caller(backend: Backend) -> None:
     async def run() -> None:
-        batcher = Batcher(
-            backend.tag_sentences, max_batch_size=8, max_batch_tokens=1024, max_wait=0, max_queue=8
-        )
+        workers = Workers([backend])
+        workers.start()
+        batcher = Batcher(workers, max_batch_size=8, max_batch_tokens=1024, max_wait=0, max_queue=8)
         await batcher.start()
         try:
             with pytest.raises(BatchFailed):
                 await batcher.submit([[None]])  # type: ignore[list-item]
+            with pytest.raises(BatchFailed):  # a deciding call's failure too
+                await workers.probabilities_of([["Mary"]], [["B-NOPE"]])
         finally:
             await batcher.stop()
+            workers.stop()
 
     asyncio.run(run())
 
@@ -107,5 +116,5 @@ def test_a_failure_reaches_the_batchers_caller(backend: Backend) -> None:
 def test_retiring_keeps_serving_what_is_sent(backend: Backend) -> None:
     # Last in the module: a retired backend replaces nothing, but still answers.
     backend.retire()
-    tags, _ = backend.tag_sentences([["Oslo"]])
-    assert len(tags[0]) == 1
+    (prediction,) = backend.tag_sentences([["Oslo"]])
+    assert len(prediction.tags) == 1

@@ -1,24 +1,21 @@
-"""The batcher's queue and life: full queues, its worker thread, draining, callers that leave,
-and calls of their own."""
+"""The batcher's queue and life: full queues, the worker thread, draining, callers that
+leave."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from collections.abc import Sequence
 
 import pytest
-import torch
 
-from service.core.batching import Batcher
-from service.core.errors import (
-    BatcherUnavailable,
-    BatchFailed,
-    QueueFull,
-    TooManySentences,
-)
-from service.core.pending import BatchReport
-from tests.service.core.batchers import running, sentence
+from model.pipeline import Prediction
+from service.core.backend import InProcessBackend
+from service.core.batching import Batcher, BatchReport
+from service.core.errors import BatcherUnavailable, QueueFull, TooManySentences
+from service.core.workers import Workers
+from tests.service.core.batchers import running, sentence, workers_of
 from tests.service.support import StubTagger, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -49,40 +46,40 @@ async def test_model_runs_in_a_worker_thread_under_inference_mode(stub: StubTagg
     assert stub.threads[0] != threading.main_thread().name
 
 
-async def test_compute_time_waits_for_the_device() -> None:
-    calls: list[str] = []
+class _Device(StubTagger):
+    """A model whose kernels run on after its call returns, as on CUDA."""
 
-    def predict(sentences: list[list[str]]) -> tuple[list[list[str]], list[list[float]]]:
-        calls.append("predict")
-        return [["O"] * len(s) for s in sentences], [[1.0] * len(s) for s in sentences]
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
 
-    def synchronize() -> None:  # stands in for torch.cuda.synchronize: kernels still running
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
+        self.calls.append("tag")
+        return super().tag_sentences(sentences)
+
+
+class _Synchronizing(InProcessBackend):
+    def synchronize(self) -> None:  # stands in for torch.cuda.synchronize
+        calls = self.tagger.calls  # type: ignore[attr-defined]
         calls.append("synchronize")
-        if calls.count("predict"):
+        if "tag" in calls:
             time.sleep(0.1)
 
+
+async def test_compute_time_waits_for_the_device() -> None:
+    model = _Device()
     reports: list[BatchReport] = []
-    batcher = Batcher(
-        predict,
-        max_batch_size=2,
-        max_batch_tokens=100,
-        max_wait=0.001,
-        max_queue=10,
-        synchronize=synchronize,
-        on_batch=reports.append,
-    )
-    await batcher.start()
-    await batcher.submit([["a"]])
-    await batcher.stop()
-    assert calls == ["synchronize", "predict", "synchronize"]
+    async with running(Workers([_Synchronizing(model)]), reports) as batcher:
+        await batcher.submit([["a"]])
+    assert model.calls == ["synchronize", "tag", "synchronize"]
     assert reports[0].compute_seconds >= 0.1
 
 
 async def test_stop_drains_accepted_sentences_and_refuses_new_ones(stub: StubTagger) -> None:
     stub.gate.clear()
-    batcher = Batcher(
-        stub.tag_sentences, max_batch_size=1, max_batch_tokens=100, max_wait=0, max_queue=10
-    )
+    workers = workers_of(stub)
+    workers.start()
+    batcher = Batcher(workers, max_batch_size=1, max_batch_tokens=100, max_wait=0, max_queue=10)
     await batcher.start()
     in_model = asyncio.create_task(batcher.submit([["first"]]))
     await wait_until(lambda: stub.batches)
@@ -99,6 +96,7 @@ async def test_stop_drains_accepted_sentences_and_refuses_new_ones(stub: StubTag
         assert (await in_model)[0].tags == ["O"]
         assert (await waiting)[0].tags == ["O"]
         await stopping
+    workers.stop()
     assert [b[0] for b in stub.batches] == [["first"], ["second"]]
 
 
@@ -146,39 +144,8 @@ async def test_callers_that_leave_free_their_places_and_leave_nothing_behind(
 
 async def test_submit_before_start_is_refused(stub: StubTagger) -> None:
     batcher = Batcher(
-        stub.tag_sentences, max_batch_size=1, max_batch_tokens=10, max_wait=0, max_queue=1
+        workers_of(stub), max_batch_size=1, max_batch_tokens=10, max_wait=0, max_queue=1
     )
     assert not batcher.running
     with pytest.raises(BatcherUnavailable):
         await batcher.submit([["a"]])
-
-
-async def test_a_call_of_its_own_runs_on_the_model_thread_between_batches(
-    stub: StubTagger,
-) -> None:
-    seen: list[tuple[str, bool]] = []
-
-    def probe(x: int) -> int:
-        seen.append((threading.current_thread().name, torch.is_inference_mode_enabled()))
-        return x + 1
-
-    def broken() -> None:
-        raise RuntimeError("boom")
-
-    async with running(stub) as batcher:
-        stub.gate.clear()  # the next batch stays in the model
-        tagging = asyncio.create_task(batcher.submit([["Mary"]]))
-        await wait_until(lambda: stub.batches)
-        called = asyncio.create_task(batcher.call(probe, 41))
-        await asyncio.sleep(0.05)
-        assert not called.done() and seen == []  # it waits for the batch in the model
-        stub.gate.set()
-        assert await called == 42
-        await tagging
-        assert seen == [(stub.threads[0], True)]
-        with pytest.raises(BatchFailed) as failed:
-            await batcher.call(broken)
-        assert isinstance(failed.value.__cause__, RuntimeError)
-        assert await batcher.call(probe, 1) == 2  # it goes on serving
-    with pytest.raises(BatcherUnavailable):
-        await batcher.call(probe, 1)

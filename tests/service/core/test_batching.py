@@ -8,13 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from model.grouping import length_groups
-from service.core.batching import Batcher
-from service.core.errors import (
-    BatchFailed,
-    BatchMismatch,
-)
-from service.core.pending import BatchReport, Prediction
+from model.pipeline import Prediction
+from service.core.batching import BatchReport
+from service.core.errors import BatchFailed, BatchMismatch
 from tests.service.core.batchers import running, sentence
 from tests.service.support import StubTagger, stub_tags, wait_until
 
@@ -90,41 +86,13 @@ async def test_sentence_longer_than_the_budget_runs_alone(stub: StubTagger) -> N
     assert [[len(s) for s in b] for b in stub.batches] == [[10]]
 
 
-async def test_batch_is_sorted_by_length(stub: StubTagger) -> None:
+async def test_a_batch_goes_to_the_model_as_it_came(stub: StubTagger) -> None:
+    # Sorting by length is the model's own (model.features.tag_sentences), not the batcher's.
+    inputs = [sentence(3, "a"), sentence(1, "b"), sentence(2, "c")]
     async with running(stub) as batcher:
-        results = await batcher.submit([sentence(3, "a"), sentence(1, "b"), sentence(2, "c")])
-    assert [len(s) for s in stub.batches[0]] == [1, 2, 3]
-    assert [len(r.tags) for r in results] == [3, 1, 2]  # but answers follow the input
-
-
-@pytest.mark.parametrize(
-    ("lengths", "cost", "groups"),
-    [
-        ([], 10, []),
-        ([5], 0, [(0, 1)]),
-        ([3, 3, 3], 0, [(0, 3)]),  # no cut between equal lengths: it saves nothing
-        ([1, 2, 3], 0, [(0, 1), (1, 2), (2, 3)]),  # free calls: no padding at all
-        ([1, 2, 3], 100, [(0, 3)]),  # 3 padded tokens are not worth a call
-        # One call: 6 x 40 padded tokens + 10. Two: 4 x 3 + 10, and 2 x 40 + 10.
-        ([1, 1, 2, 3, 40, 40], 10, [(0, 4), (4, 6)]),
-        ([1, 1, 2, 3, 40, 40], 200, [(0, 6)]),
-    ],
-)
-def test_length_groups_cut_where_padding_costs_more_than_a_call(
-    lengths: list[int], cost: int, groups: list[tuple[int, int]]
-) -> None:
-    assert [(g.start, g.stop) for g in length_groups(lengths, cost)] == groups
-
-
-async def test_a_batch_is_cut_into_calls_of_similar_length(stub: StubTagger) -> None:
-    reports: list[BatchReport] = []
-    inputs = [sentence(40, "long"), sentence(1, "a"), sentence(2, "b"), sentence(38, "c")]
-    async with running(stub, reports, max_wait=30, max_batch_size=4, call_cost_tokens=10) as b:
-        async with asyncio.timeout(10):
-            results = await asyncio.gather(*(b.submit([s]) for s in inputs))
-    assert [[len(s) for s in call] for call in stub.batches] == [[1, 2], [38, 40]]
-    assert reports[0].size == 4 and reports[0].calls == 2
-    assert [r[0].tags for r in results] == [stub_tags(s) for s in inputs]
+        results = await batcher.submit(inputs)
+    assert stub.batches == [inputs]
+    assert [len(r.tags) for r in results] == [3, 1, 2]
 
 
 async def test_max_batch_size_one_turns_batching_off(stub: StubTagger) -> None:
@@ -165,29 +133,24 @@ async def test_failing_batch_reaches_every_caller_and_the_batcher_goes_on(
     assert [r[0].tags for r in results] == [["B-PER"]] * 3
 
 
-class ShortChanging:
+class ShortChanging(StubTagger):
     """A model that drops a result, or a tag."""
 
     def __init__(self, drop: str) -> None:
+        super().__init__()
         self.drop = drop
 
-    def __call__(
-        self, sentences: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
-        tags = [["O"] * len(s) for s in sentences]
-        scores = [[1.0] * len(s) for s in sentences]
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
+        predictions = super().tag_sentences(sentences)
         if self.drop == "sentence":
-            return tags[:-1], scores[:-1]
-        return [t[:-1] for t in tags], scores
+            return predictions[:-1]
+        return [Prediction(p.tags[:-1], p.scores) for p in predictions]
 
 
 @pytest.mark.parametrize("drop", ["sentence", "tag"])
 async def test_result_count_is_checked(drop: str) -> None:
-    batcher = Batcher(
-        ShortChanging(drop), max_batch_size=4, max_batch_tokens=100, max_wait=0.001, max_queue=10
-    )
-    await batcher.start()
-    with pytest.raises(BatchFailed) as caught:
-        await batcher.submit([sentence(2), sentence(3)])
-    await batcher.stop()
+    async with running(ShortChanging(drop)) as batcher:
+        with pytest.raises(BatchFailed) as caught:
+            await batcher.submit([sentence(2), sentence(3)])
+        assert batcher.running  # and it goes on serving
     assert isinstance(caught.value.__cause__, BatchMismatch)

@@ -1,28 +1,36 @@
-"""A bad model directory stops ``bigru-ner serve`` before it listens, with a message that says
-which file is wrong and how; it never comes up half-working."""
+"""Loading the served models (:func:`service.core.models.load_workers`, ``load_all``): each in
+its place and in as many copies as its settings say; a bad model directory stops
+``bigru-ner serve`` before it listens, with a message that says which file is wrong and how;
+it never comes up half-working."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from model.artifact import ArtifactError
+from model.tagger import Tagger
 from service.cli import main
-from service.core.models import load_backends
+from service.core import models
+from service.core.backend import Backend, InProcessBackend
+from service.core.models import close, load_all, load_workers
 from service.core.process import ChildProcessBackend
-from tests.service.support import settings
+from service.settings import ModelSettings, usable_cpus
+from tests.service.support import StubTagger, settings
 
 
-def _drop(name: str) -> Callable[[Path], None]:
+def _drop(name: str) -> Callable[[Path], object]:
     return lambda model: (model / name).unlink()
 
 
-def _write(name: str, content: bytes) -> Callable[[Path], None]:
+def _write(name: str, content: bytes) -> Callable[[Path], object]:
     return lambda model: (model / name).write_bytes(content)
 
 
@@ -47,7 +55,7 @@ def test_a_bad_model_stops_start_up_and_says_what_is_wrong(
     tiny_model: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    fault: Callable[[Path], None],
+    fault: Callable[[Path], object],
     message: str,
 ) -> None:
     model = tmp_path / "model"
@@ -64,14 +72,17 @@ def test_both_models_load_side_by_side_each_in_its_place(
     tiny_model: Path, tiny_forward_model: Path
 ) -> None:
     specs = settings(model=tiny_model, forward_model=tiny_forward_model, device="cpu")
-    backends = load_backends(specs.model_settings())
+    loaded = load_all(specs.model_settings())
     try:
-        tagger, forward = backends["tag"], backends["forward"]
-        assert isinstance(tagger, ChildProcessBackend) and isinstance(forward, ChildProcessBackend)
+        assert set(loaded) == {"tag", "forward"}
+        tagger, forward = loaded["tag"], loaded["forward"]
+        for workers in (tagger, forward):
+            assert [type(b) for b in workers.backends] == [ChildProcessBackend]
+            assert workers.copy is None
         assert tagger.info.bidirectional and not forward.info.bidirectional
     finally:
-        for backend in backends.values():
-            backend.close()
+        close(*loaded.values())
+    assert not tagger.alive and not forward.alive
 
 
 def test_a_bad_forward_model_ends_the_main_models_process_too(
@@ -80,5 +91,80 @@ def test_a_bad_forward_model_ends_the_main_models_process_too(
     before = set(multiprocessing.active_children())
     with pytest.raises(ArtifactError, match="NER_FORWARD_MODEL"):
         specs = settings(model=tiny_model, forward_model=tmp_path, device="cpu")
-        load_backends(specs.model_settings())
+        load_all(specs.model_settings())
     assert set(multiprocessing.active_children()) == before
+
+
+def test_a_bidirectional_forward_model_is_refused_and_closed(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[Backend] = []
+    monkeypatch.setattr(InProcessBackend, "close", lambda self: closed.append(self))
+    spec = settings(model=tiny_model, forward_model=tiny_model, model_workers=0, device="cpu")
+    with pytest.raises(ArtifactError, match="NER_FORWARD_MODEL: .* is bidirectional"):
+        load_workers(spec.model_settings()[1])
+    assert len(closed) == 1
+
+
+def test_without_model_processes_the_model_is_loaded_in_the_server(
+    tiny_model: Path, tiny_tagger: Tagger
+) -> None:
+    spec = settings(model=tiny_model, model_workers=0, device="cpu").model_settings()[0]
+    workers = load_workers(spec)
+    (backend,) = workers.backends
+    assert isinstance(backend, InProcessBackend) and workers.copy is None
+    assert backend.info.device == "cpu"
+    sentences = [["Mary", "Rossi", "visited", "Oslo", "."]]
+    assert backend.tag_sentences(sentences) == tiny_tagger.tag_sentences(sentences)
+
+
+def test_model_processes_that_cannot_all_start_are_all_closed(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[InProcessBackend] = []
+    closed: list[InProcessBackend] = []
+    lock = threading.Lock()
+
+    def start(spec: ModelSettings) -> InProcessBackend:
+        with lock:
+            if started:
+                raise RuntimeError("no room for a second one")
+            member = InProcessBackend(StubTagger())
+            member.close = lambda: closed.append(member)  # type: ignore[method-assign]
+            started.append(member)
+        return member
+
+    monkeypatch.setattr(models, "_child", start)
+    spec = settings(model=tiny_model, model_workers=2, device="cpu").model_settings()[0]
+    with pytest.raises(RuntimeError, match="no room"):
+        load_workers(spec)
+    assert len(started) == 1 and closed == started
+
+
+def test_how_many_copies_each_model_is_loaded_in(tiny_model: Path) -> None:
+    def spec(**values: object) -> ModelSettings:
+        return settings(model=tiny_model, device="cpu", **values).model_settings()[0]
+
+    # Two model processes where two CPUs may be used, a copy in the server beside them.
+    assert spec(model_workers=None).processes == min(2, usable_cpus())
+    assert spec(model_workers=3).processes == 3
+    assert spec(model_in_server_tokens=None).copy_tokens == 64
+    assert spec(model_in_server_tokens=9).copy_tokens == 9
+    assert spec(model_workers=0, model_in_server_tokens=None).copy_tokens == 0
+    auto = settings(model=tiny_model, device="auto", model_in_server_tokens=None)
+    assert auto.model_settings()[0].copy_tokens == (0 if torch.cuda.is_available() else 64)
+    with pytest.raises(ValueError, match="NER_MODEL_IN_SERVER_TOKENS needs model processes"):
+        spec(model_workers=0, model_in_server_tokens=8)
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("150000 100000", 1), ("200000 100000", 2), ("50000 100000", 1), ("max 100000", None)],
+)
+def test_usable_cpus_follow_the_cgroup_quota(
+    tmp_path: Path, cpu_max: str, expected: int | None
+) -> None:
+    quota = tmp_path / "cpu.max"
+    quota.write_text(cpu_max + "\n")
+    cpus = usable_cpus(tmp_path / "absent")
+    assert usable_cpus(quota) == (cpus if expected is None else min(cpus, expected))

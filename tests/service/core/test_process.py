@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,12 @@ import pytest
 
 from model.artifact import ArtifactError
 from model.tagger import Tagger
+from service.core import child
 from service.core import process as model_process
 from service.core.process import ChildProcessBackend, ModelProcessError
 from service.http.app import create_app
 from tests.deploy.support import wait_for
 from tests.service.support import metric, serving, settings, uvicorn_thread
-
-
-@pytest.fixture(scope="module")
-def process(tiny_model: Path) -> Iterator[ChildProcessBackend]:
-    started = ChildProcessBackend.start(tiny_model, "cpu", threads=1)
-    yield started
-    started.close()
 
 
 def test_a_bad_model_directory_is_an_artifact_error(tmp_path: Path) -> None:
@@ -42,8 +35,8 @@ def test_the_child_runs_at_the_niceness_asked_above_the_server(tiny_model: Path)
         assert child is not None
         server = os.getpriority(os.PRIO_PROCESS, 0)
         assert os.getpriority(os.PRIO_PROCESS, child) == min(server + 3, 19)
-        tags, _ = started.tag_sentences([["Oslo", "."]])
-        assert [len(t) for t in tags] == [2]
+        (prediction,) = started.tag_sentences([["Oslo", "."]])
+        assert len(prediction.tags) == 2
     finally:
         started.close()
 
@@ -64,7 +57,7 @@ async def test_an_app_that_loads_its_model_runs_it_in_a_process_and_ends_it(
     app = create_app(settings(model=tiny_model, device="cpu"))
     async with serving(app) as client:
         tagged = await client.post("/v1/tag", json={"text": "Mary Rossi visited Oslo ."})
-        served = app.state.service.models["tag"].backend
+        (served,) = app.state.service.models["tag"].workers.backends
         assert isinstance(served, ChildProcessBackend)
     assert tagged.status_code == 200
     assert not served._process.is_alive()
@@ -150,8 +143,8 @@ def test_a_child_that_cannot_be_replaced_is_retried_until_it_can(
         (tmp_path / "config.json").rename(model / "config.json")
         wait_for(lambda: started.alive, 120, "a new model process", 0.05)
         assert started.restarts == 1
-        tags, _ = started.tag_sentences([["Oslo"]])
-        assert len(tags[0]) == 1
+        (prediction,) = started.tag_sentences([["Oslo"]])
+        assert len(prediction.tags) == 1
     finally:
         started.close()
 
@@ -163,13 +156,13 @@ def test_after_a_failed_start_batches_fail_at_once_and_leave_retrying_to_the_wat
         ChildProcessBackend, "_watch", lambda self: None
     )  # only the calls can start
     launches = []
-    launch = model_process._launch
+    launch = child.launch
 
     def counted(spec: Any) -> Any:
         launches.append(spec)
         return launch(spec)
 
-    monkeypatch.setattr(model_process, "_launch", counted)
+    monkeypatch.setattr(model_process, "launch", counted)
     model = _same_model_elsewhere(tiny_model, tmp_path)
     started = ChildProcessBackend.start(model, "cpu", threads=1)
     try:
@@ -192,7 +185,8 @@ def test_the_service_is_unready_while_its_model_is_down_and_recovers(
     with uvicorn_thread(app) as url, httpx.Client(base_url=url, timeout=120) as client:
         assert client.post("/v1/tag", json=body).status_code == 200
         (model / "config.json").rename(tmp_path / "config.json")
-        _kill_child(app.state.service.models["tag"].backend)
+        (backend,) = app.state.service.models["tag"].workers.backends
+        _kill_child(backend)
         wait_for(lambda: client.get("/readyz").status_code == 503, 120, "readyz 503", 0.05)
         refused = client.post("/v1/tag", json=body)
         assert refused.status_code == 503 and refused.headers["Retry-After"]

@@ -118,3 +118,17 @@ def test_any_unicode_gets_200_with_valid_offsets_or_422(
     assert response.status_code == 200, response.text
     for text, result in zip(texts, response.json()["results"], strict=True):
         assert_offsets_valid(text, result)
+
+
+@pytest.mark.parametrize("path", ["/v1/tag", "/v1/compare"])
+async def test_a_body_nested_too_deep_for_the_decoder_is_invalid_json(
+    path: str, tiny_tagger: Tagger, tiny_forward_tagger: Tagger
+) -> None:
+    # 100,000 nested arrays: 200 KB, under the body limit, deeper than json.loads can go.
+    body = b"[" * 100_000 + b"]" * 100_000
+    app = create_app(settings(), tiny_tagger, tiny_forward_tagger)
+    async with serving(app) as client:
+        answer = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.text
+    error = {"code": "invalid_json", "message": "the body is nested too deep"}
+    assert answer.json()["error"] == error

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from model.artifact import ArtifactError
+from model.pipeline import Prediction
 from model.tagger import Tagger
 from service.http.app import create_app
 from service.http.schemas.compare import CompareResponse
@@ -25,11 +26,11 @@ class LeftToRight(StubTagger):
     name = "stub-forward"
     bidirectional = False
 
-    def tag_sentences(
-        self, sentences: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
-        tags, scores = super().tag_sentences(sentences)
-        return [[t if i == 0 else "O" for i, t in enumerate(s)] for s in tags], scores
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
+        return [
+            Prediction([t if i == 0 else "O" for i, t in enumerate(p.tags)], p.scores)
+            for p in super().tag_sentences(sentences)
+        ]
 
 
 async def test_each_token_gets_both_models_tags_and_whether_they_differ(
@@ -48,7 +49,8 @@ async def test_each_token_gets_both_models_tags_and_whether_they_differ(
         "model",
         "cpu",
     )
-    forward_tags, _ = tiny_forward_tagger.tag_sentences([t.split() for t in texts])
+    forward = tiny_forward_tagger.tag_sentences([t.split() for t in texts])
+    forward_tags = [p.tags for p in forward]
     for text, result, alone, left in zip(
         texts, body.results, tagged.json()["results"], forward_tags, strict=True
     ):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from model.pipeline import Prediction
 from model.tagger import Tagger
 from service.http.app import create_app
 from service.http.schemas.compare import CompareResponse
@@ -41,22 +42,19 @@ class Reader(StubTagger):
         super().__init__()
         self.calls: list[tuple[list[list[str]], list[list[str]]]] = []
 
-    def tag_sentences(
-        self, sentences: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
         super().tag_sentences(sentences)  # records the batch
-        return [reader_tags(s) for s in sentences], [[0.8] * len(s) for s in sentences]
+        return [Prediction(reader_tags(s), [0.8] * len(s)) for s in sentences]
 
     def probabilities_of(
         self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
+    ) -> list[Prediction]:
         self.calls.append(([list(s) for s in sentences], [list(x) for x in labels]))
         tags = [reader_tags(s) for s in sentences]
-        chances = [
-            [0.8 if t == x else 0.2 for t, x in zip(ts, xs, strict=True)]
+        return [
+            Prediction(ts, [0.8 if t == x else 0.2 for t, x in zip(ts, xs, strict=True)])
             for ts, xs in zip(tags, labels, strict=True)
         ]
-        return tags, chances
 
 
 class Ahead(StubTagger):
@@ -65,12 +63,12 @@ class Ahead(StubTagger):
     name = "stub-forward"
     bidirectional = False
 
-    def tag_sentences(
-        self, sentences: Sequence[Sequence[str]]
-    ) -> tuple[list[list[str]], list[list[float]]]:
+    def tag_sentences(self, sentences: Sequence[Sequence[str]]) -> list[Prediction]:
         super().tag_sentences(sentences)
-        tags = [["B-ORG" if t[:1].isupper() else "O" for t in s] for s in sentences]
-        return tags, [[0.6] * len(s) for s in sentences]
+        return [
+            Prediction(["B-ORG" if t[:1].isupper() else "O" for t in s], [0.6] * len(s))
+            for s in sentences
+        ]
 
 
 async def _compare(body: dict[str, object], **limits: int) -> tuple[int, bytes, Reader, str]:
@@ -181,7 +179,7 @@ async def test_a_failing_prefix_call_is_a_500_that_says_so() -> None:
     class Failing(Reader):
         def probabilities_of(
             self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[str]]
-        ) -> tuple[list[list[str]], list[list[float]]]:
+        ) -> list[Prediction]:
             raise RuntimeError("out of memory")
 
     app = create_app(settings(), Failing(), Ahead())

@@ -13,14 +13,14 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_before_start_up_only_liveness_answers_200(stub: StubTagger) -> None:
-    app = create_app(settings(retry_after_s=2), stub)
+    app = create_app(settings(), stub)
     async with client_for(app) as client:  # the lifespan has not run
         alive = await client.get("/healthz")
         ready = await client.get("/readyz")
         tagged = await client.post("/v1/tag", json={"text": "Mary"})
         models = await client.get("/v1/models")
     assert (alive.status_code, alive.json()) == (200, {"status": "ok"})
-    assert ready.status_code == 503 and ready.headers["retry-after"] == "2"
+    assert ready.status_code == 503 and ready.headers["retry-after"] == "1"
     assert ready.json()["error"]["code"] == "not_ready"
     assert tagged.status_code == 503 and tagged.json()["error"]["code"] == "not_ready"
     assert models.status_code == 503

@@ -10,7 +10,7 @@ from tests.service.support import StubTagger, metric, settings, uvicorn_thread
 
 
 def test_metrics_can_be_turned_off(stub: StubTagger) -> None:
-    with uvicorn_thread(create_app(settings(metrics_enabled=False), stub)) as url:
+    with uvicorn_thread(create_app(settings(metrics_port="off"), stub)) as url:
         tagged = httpx.post(url + "/v1/tag", json={"text": "Mary left"}, timeout=30)
         scraped = httpx.get(url + "/metrics", timeout=30)
         schema = httpx.get(url + "/openapi.json", timeout=30).json()

@@ -51,7 +51,7 @@ async def test_loads_the_model_named_in_settings(tiny_forward_model: Path) -> No
 
 
 async def test_the_model_can_stay_in_the_server_process(tiny_forward_model: Path) -> None:
-    app = create_app(settings(model=tiny_forward_model, device="cpu", model_process=False))
+    app = create_app(settings(model=tiny_forward_model, device="cpu", model_workers=0))
     async with serving(app) as client:
         described = (await client.get("/v1/models")).json()["models"][0]
         tagged = await client.post("/v1/tag", json={"text": "Mary Rossi visited Oslo ."})

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from service.core.models import load_backend
+from service.core.models import close, load_workers
 from service.http.app import create_app
 from tests.service.support import settings, uvicorn_thread
 
@@ -53,9 +53,9 @@ def test_a_tag_request_crosses_at_most_ten_files(tiny_model: Path) -> None:
     # processes (not profiled: not the server), without the copy of the model in the server
     # that tags under light load only.
     spec = settings(model=tiny_model, device="cpu", model_workers=2).model_settings()[0]
-    backend = load_backend(spec)
+    workers = load_workers(spec)
     try:
-        app = create_app(settings(model=tiny_model, device="cpu", model_workers=2), backend)
+        app = create_app(settings(model=tiny_model, device="cpu", model_workers=2), workers)
         with files_running() as (recording, files), uvicorn_thread(app) as url:
             with httpx.Client(base_url=url, timeout=60) as client:
                 client.post("/v1/tag", json={"text": "Warm up."})  # first-call imports
@@ -65,10 +65,10 @@ def test_a_tag_request_crosses_at_most_ten_files(tiny_model: Path) -> None:
                 response = client.post("/v1/tag", json={"text": text})
                 recording.clear()
     finally:
-        backend.close()
+        close(workers)
     assert response.status_code == 200
     crossed = project_files(files)
     assert "service/core/process.py" in crossed  # the model was called, in its child
-    assert "model/grouping.py" in crossed  # the batch of two was offered for cutting
-    assert "service/http/fastpath.py" in crossed  # a plain request: not through the router
+    assert "service/core/workers.py" in crossed  # the one place that hands out batches
+    assert "service/http/routes/tag.py" in crossed  # the one handler of /v1/tag
     assert len(crossed) <= 10, f"{len(crossed)} files: {crossed}"

@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.http import fastpath
 from service.http.app import create_app
 from service.http.routes import tag as tag_route
 from tests.service.support import StubTagger, serving, settings
@@ -44,7 +43,6 @@ async def test_an_unexpected_error_answers_without_internals(
         raise ValueError(SECRET)
 
     monkeypatch.setattr(tag_route, "encode_tags", broken)
-    monkeypatch.setattr(fastpath, "encode_tags", broken)  # what answers plain requests
     app = create_app(settings(), stub)
     # As a server does: the error is answered, and raised on to be logged (not to the test).
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

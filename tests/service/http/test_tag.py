@@ -205,7 +205,7 @@ def test_no_json_body_gets_a_5xx(payload: object) -> None:
 
 async def test_full_queue_gets_503_with_retry_after(stub: StubTagger) -> None:
     stub.gate.clear()
-    app = create_app(settings(max_batch_size=1, max_queue=2, retry_after_s=3), stub)
+    app = create_app(settings(max_batch_size=1, max_queue=2), stub)
     async with serving(app) as client:
         held = asyncio.create_task(client.post("/v1/tag", json={"text": "held"}))
         await wait_until(lambda: stub.batches)
@@ -213,7 +213,7 @@ async def test_full_queue_gets_503_with_retry_after(stub: StubTagger) -> None:
         await wait_until(lambda: app.state.service.models["tag"].batcher.depth == 2)
         refused = await client.post("/v1/tag", json={"text": "three"})
         assert refused.status_code == 503
-        assert refused.headers["retry-after"] == "3"
+        assert refused.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "queue_full"
         stub.gate.set()
         assert (await held).status_code == 200 and (await queued).status_code == 200
