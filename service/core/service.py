@@ -232,12 +232,13 @@ async def predict(batcher: Batcher, documents: Sequence[Document]) -> list[Predi
 
 async def tag(
     service: Service,
+    served: ServedModel,
     inputs: Inputs,
     client: str,
     encode: Callable[[ModelInfo, list[Tagged]], _T],
 ) -> _T:
-    """``/v1/tag``: the inputs' entities, encoded by ``encode`` (into the answer's body)."""
-    served = service.serving()[TAG]
+    """``/v1/tag``: the inputs' entities from ``served`` (the :data:`TAG` model of
+    :meth:`Service.serving`), encoded by ``encode`` (into the answer's body)."""
     with service.admission(client):
         documents = await decode(inputs, service.settings, service.metrics)
         predictions = await predict(served.batcher, documents)

@@ -80,8 +80,10 @@ class Workers:
             backend.on_restart = callback
 
     def notify(self) -> None:
-        """Sentences arrived: :meth:`take` looks at the waiting tokens again."""
-        self._changed.set()
+        """Sentences arrived: :meth:`take` looks at the waiting tokens again (while no backend
+        is free, it waits for one to be given back instead)."""
+        if self._free:
+            self._changed.set()
 
     async def take(self, waiting_tokens: Callable[[], int] | None = None) -> Backend:
         """A free backend, once one is free; for a batch (``waiting_tokens`` given), only

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from service.core.backend import Backend, InProcessBackend, TaggerLike
@@ -82,34 +83,40 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    routers = [module.router for module in (tag, compare, models, health, page)]
+    routers = [module.router for module in (compare, models, health, page)]
     if settings.metrics_on_api_port:
         routers.append(metrics.router)
     for router in routers:
         app.include_router(router)
     page.mount_static(app)
     install_error_handlers(app, service.metrics)
-    endpoints = [
+    endpoints = [tag.PATH] + [
         route.path for router in routers for route in router.routes if isinstance(route, APIRoute)
     ]
+    app.add_middleware(tag.TagRoute, service=service)  # innermost: the one handler of its path
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(GuardMiddleware, service=service)
-    _document_guards(app, settings)
+    _describe(app, settings)
     app.add_middleware(RequestMetricsMiddleware, metrics=service.metrics, endpoints=endpoints)
     app.add_middleware(RequestIdMiddleware)  # outermost: every answer carries its ID
     return app
 
 
-def _document_guards(app: FastAPI, settings: Settings) -> None:
-    """Show the answers that :class:`GuardMiddleware` can give in the OpenAPI schema of every
-    ``/v1/*`` operation, and the API key as its security scheme when one is set."""
-    build = app.openapi
+def _describe(app: FastAPI, settings: Settings) -> None:
+    """The app's OpenAPI schema: its routes' operations and ``/v1/tag``'s (answered in front
+    of the router), the bodies that the routes read themselves, the answers that
+    :class:`GuardMiddleware` can give in every ``/v1/*`` operation, and the API key as its
+    security scheme when one is set."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = build()
-        # The bodies that the routes read themselves (service.http.body).
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            routes=[tag.described(), *app.routes],
+        )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (TagRequest, CompareRequest):
             found = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -29,6 +29,7 @@ STATUS: dict[str, int] = {
     "invalid_json": 400,
     "unauthorized": 401,
     "compare_disabled": 404,
+    "method_not_allowed": 405,
     "body_too_large": 413,
     "too_many_texts": 413,
     "text_too_long": 413,
@@ -47,6 +48,7 @@ STATUS: dict[str, int] = {
 #: Headers that go with a code, besides ``Retry-After``.
 _HEADERS: dict[str, dict[str, str]] = {
     "unauthorized": {"WWW-Authenticate": 'Bearer realm="bigru-ner"'},
+    "method_not_allowed": {"Allow": "POST"},  # what the endpoints that take bodies allow
 }
 
 

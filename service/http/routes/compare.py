@@ -25,7 +25,7 @@ from service.http.schemas.tag import (
     EntityOut,
     ErrorResponse,
     json_route,
-    read_json,
+    parse_json,
     require_json,
 )
 
@@ -61,7 +61,7 @@ async def compare(request: Request) -> Response:
     the token on (one more model call for the whole request), and the probability of the
     final label at each of those prefixes.
     """
-    require_json(request)
+    require_json(request.headers.get("content-type"))
     service: Service = request.app.state.service
     if not service.comparing:
         raise ServiceError(
@@ -69,7 +69,7 @@ async def compare(request: Request) -> Response:
             "this server does not compare models (NER_FORWARD_MODEL is off); use /v1/tag",
         )
     service.serving()
-    inputs = await read_json(request, CompareRequest)
+    inputs = parse_json(await request.body(), CompareRequest)
     client = request.client.host if request.client else "unknown"
     deciding = inputs.deciding_words
     answer = await comparing.compare(service, inputs, client, deciding, _encode)

@@ -1,11 +1,10 @@
 """Pydantic models of the HTTP API: what requests look like and what answers look like, and
-the one way a route reads its JSON body (:func:`read_json`).
+the one way a route reads its JSON body (:func:`require_json`, then :func:`parse_json`).
 
 A body is declared as JSON or refused with 415; parsed with ``json.loads``, one that is not
 JSON, or is nested too deep for the decoder, is refused as 400 ``invalid_json``; validated
 against its model, 422 ``invalid_request``. The routes read their bodies themselves, without
-FastAPI's body parameter: most of the event loop's time per request had gone to the
-framework around the route (BENCHMARKS.md, "Where the defaults come from").
+FastAPI's body parameter.
 
 The answer of ``/v1/tag`` is encoded straight from the core's results through
 :class:`TagResponse` (:func:`encode_tags`): the fields of its models are what the answer
@@ -30,7 +29,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic.dataclasses import dataclass
-from starlette.requests import Request
 
 from model.pipeline import Tagged
 from service.core.backend import ModelInfo
@@ -200,10 +198,10 @@ class Status(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
-def require_json(request: Request) -> None:
-    """``unsupported_media_type`` unless the body is declared as JSON (``application/json``
-    or ``+json``): what every request with a body must be, before its body is looked at."""
-    declared = request.headers.get("content-type")
+def require_json(declared: str | None) -> None:
+    """``unsupported_media_type`` unless the body is ``declared`` (its Content-Type) as JSON
+    (``application/json`` or ``+json``): what every request with a body must be, before its
+    body is looked at."""
     if declared == "application/json":  # what nearly every client sends: skip the parsing
         return
     if declared:
@@ -220,9 +218,8 @@ def require_json(request: Request) -> None:
     )
 
 
-async def read_json(request: Request, model: type[M]) -> M:
-    """The request's body as ``model`` (see the module for the refusals)."""
-    body = await request.body()
+def parse_json(body: bytes, model: type[M]) -> M:
+    """A request's ``body`` as ``model`` (see the module for the refusals)."""
     if not body:
         raise ServiceError("invalid_json", "the body is empty: send a JSON object")
     try:
@@ -251,7 +248,7 @@ def validation_message(errors: Sequence[Any]) -> str:
 def json_route(
     model: type[BaseModel], examples: dict[str, Any], errors: dict[int | str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """The OpenAPI side of a route that reads ``model`` with :func:`read_json` (its schema is
+    """The OpenAPI side of a route that reads ``model`` with :func:`parse_json` (its schema is
     added to the components by the app): its body with ``examples``, and its ``errors``."""
     schema = {"$ref": f"#/components/schemas/{model.__name__}"}
     content = {"application/json": {"schema": schema, "examples": examples}}
