@@ -98,29 +98,44 @@ class TaggerNetwork(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Emission scores (B, T, K)."""
-        spelled = self.chars(batch.chars, batch.spellings)[batch.spelling]  # (B, T, F)
-        parts = [self.words(batch.words), spelled, self.casing(batch.casing)]
-        if self.config.lexicon_categories:
-            parts.append(self._lexicon_features(batch))
-        x = torch.cat(parts, dim=-1)  # (B, T, E)
-        x = self.dropout(x)
-        if not self.training and int(batch.lengths.min()) == x.size(1):
+        if self.training:
+            emissions: torch.Tensor = self.project(self.states(batch))
+            return emissions
+        x = self.dropout(self._features(batch))  # (B, T, E)
+        if int(batch.lengths.min()) == x.size(1):
             # No padding (one sentence alone, or all of a length): nothing to pack, and the GRU
             # then projects every step's input in one product instead of one a step.
             out, _ = self.gru(x)
-            emissions: torch.Tensor = self.project(out)
+            emissions = self.project(out)
             return emissions
         packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.gru(packed)
-        if self.training:  # locked dropout draws its masks per sentence: (B, T, H) it needs
-            h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
-            emissions = self.project(self.dropout(h))  # (B, T, K)
-            return emissions
         # Scored while packed and padded after: padding then copies K scores a position, not
         # H hidden units. Padding positions score 0; the CRF masks them out.
         scored = out._replace(data=self.project(out.data))  # (N, K)
         emissions, _ = pad_packed_sequence(scored, batch_first=True, total_length=x.size(1))
         return emissions  # (B, T, K)
+
+    def states(self, batch: Batch) -> torch.Tensor:
+        """The GRU's outputs after dropout (B, T, D), which the tag projection reads: units
+        ``[:hidden]`` are the forward direction's, ``[hidden:]`` the backward one's; 0 past
+        each length. Training objectives beside the tags read them too
+        (``model.training.lm``)."""
+        x = self.dropout(self._features(batch))  # (B, T, E)
+        packed = pack_padded_sequence(x, batch.lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.gru(packed)
+        # Locked dropout draws its masks per sentence: padded (B, T, D) is what it needs.
+        h, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+        dropped: torch.Tensor = self.dropout(h)
+        return dropped
+
+    def _features(self, batch: Batch) -> torch.Tensor:
+        """Each token's word, character, casing and lexicon features, (B, T, E)."""
+        spelled = self.chars(batch.chars, batch.spellings)[batch.spelling]  # (B, T, F)
+        parts = [self.words(batch.words), spelled, self.casing(batch.casing)]
+        if self.config.lexicon_categories:
+            parts.append(self._lexicon_features(batch))
+        return torch.cat(parts, dim=-1)
 
     def _lexicon_features(self, batch: Batch) -> torch.Tensor:
         """0/1 features (B, T, 4C) from the lexicon marks, dropped per token in training."""
@@ -134,11 +149,15 @@ class TaggerNetwork(nn.Module):
             features = features * keep.unsqueeze(-1)
         return features
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """Training loss: CRF negative log-likelihood, or token cross-entropy without a CRF."""
+    def loss(self, batch: Batch, states: torch.Tensor | None = None) -> torch.Tensor:
+        """Training loss: CRF negative log-likelihood, or token cross-entropy without a CRF.
+
+        ``states``: the batch's :meth:`states`, when the caller computed them for an
+        objective of its own, so that both objectives share one pass and one dropout draw.
+        """
         if batch.tags is None:
             raise ValueError("loss needs a batch with tags")
-        emissions = self(batch)
+        emissions = self(batch) if states is None else self.project(states)
         mask = batch.mask
         if self.crf is not None:
             return self.crf.nll(emissions, batch.tags, mask)

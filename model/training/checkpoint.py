@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from model.network import TaggerNetwork
@@ -40,13 +41,19 @@ def save(
     progress: Progress,
     config: TrainConfig,
     average: AveragedModel | None = None,
+    objective: nn.Module | None = None,
 ) -> None:
-    """Write the run's state to ``path``, replacing the previous checkpoint only when complete."""
+    """Write the run's state to ``path``, replacing the previous checkpoint only when complete.
+
+    ``objective``: a training objective's own weights (:mod:`model.training.lm`), kept here
+    and never in the artifact.
+    """
     path.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    if average is not None:
-        for k, v in average.state_dict().items():
-            tensors[f"average.{k}"] = v.detach().cpu().contiguous()
+    for prefix, module in (("average", average), ("objective", objective)):
+        if module is not None:
+            for k, v in module.state_dict().items():
+                tensors[f"{prefix}.{k}"] = v.detach().cpu().contiguous()
     groups, scalars = [], []
     for n, optimizer in enumerate(optimizers):
         optim = optimizer.state_dict()
@@ -83,6 +90,7 @@ def load(
     optimizers: Sequence[torch.optim.Optimizer],
     config: TrainConfig,
     average: AveragedModel | None = None,
+    objective: nn.Module | None = None,
 ) -> Progress:
     """Restore the state saved at ``path`` into the given objects; the run's progress."""
     meta = json.loads((path / "state.json").read_text(encoding="utf-8"))
@@ -99,8 +107,10 @@ def load(
         raise ValueError(f"{path}: checkpoint was made with other settings: {changed}")
     tensors = load_file(str(path / "state.safetensors"))
     network.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if average is not None:
-        average.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("average.")})
+    for prefix, module in (("average.", average), ("objective.", objective)):
+        if module is not None:
+            cut = len(prefix)
+            module.load_state_dict({k[cut:]: v for k, v in tensors.items() if k.startswith(prefix)})
     for n, optimizer in enumerate(optimizers):
         optim_state: dict[int, dict[str, Any]] = {}
         for key, value in tensors.items():

@@ -55,6 +55,13 @@ class Optimisation:
     #: Probability of replacing a training-set singleton with no pretrained vector by <unk>,
     #: so the <unk> row learns something (Lample et al. 2016).
     unk_replace: float = 0.5
+    #: Weight of a language-model loss added to the tag loss: the forward states predict the
+    #: next word, the backward ones the previous word (:mod:`model.training.lm`; Rei 2017 weighed
+    #: it 0.1). 0: none, and training is exactly what it is without it.
+    lm_weight: float = 0.0
+    #: The language model predicts the training set's most frequent words, this many, and
+    #: every other word as one class (7,500 in Rei's sequence-labeler).
+    lm_vocab: int = 7500
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +100,8 @@ class TrainConfig(Architecture, Optimisation, Schedule, Data):
     threads: int | None = None
 
     def checked_dev_cases(self) -> list[str]:
-        """The dev cases, after checking them, the selection and the case probabilities."""
+        """The dev cases, after checking them, the selection, the case probabilities and the
+        language-model objective."""
         cases = [c.strip() for c in self.dev_cases.split(",") if c.strip()]
         unknown = [c for c in cases if c not in CASES]
         if not cases or unknown:
@@ -105,4 +113,11 @@ class TrainConfig(Architecture, Optimisation, Schedule, Data):
         p = (self.case_lower, self.case_upper)
         if min(p) < 0 or sum(p) > 1:
             raise ValueError(f"case_lower and case_upper {p}: each >= 0, together <= 1")
+        if self.lm_weight < 0 or self.lm_vocab < 1:
+            w, n = self.lm_weight, self.lm_vocab
+            raise ValueError(f"lm_weight {w} and lm_vocab {n}: the weight >= 0, the vocab >= 1")
+        if self.lm_weight > 0 and self.bidirectional and self.layers > 1:
+            # Above the first layer the forward states read the backward ones of the layer
+            # below, which have seen the next word: predicting it would teach nothing.
+            raise ValueError("lm_weight needs layers 1 in a bidirectional network")
         return cases

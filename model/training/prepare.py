@@ -4,11 +4,12 @@ vectors, and the optimisers."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
 
 import numpy as np
 import torch
+from torch import nn
 
 from model.data import Sentence
 from model.network import Architecture, TaggerConfig, TaggerNetwork
@@ -85,15 +86,20 @@ def init_embeddings(network: TaggerNetwork, vocab: Vocab, vectors: Vectors, seed
     return found / max(1, len(vocab.words) - 2)
 
 
-def make_optimizers(network: TaggerNetwork, config: TrainConfig) -> list[torch.optim.Optimizer]:
+def make_optimizers(
+    network: TaggerNetwork, config: TrainConfig, extra: Iterable[nn.Parameter] = ()
+) -> list[torch.optim.Optimizer]:
     """One optimiser for the dense parameters and a lazy (sparse) one for the word embedding.
 
     ``adam``: Adam and SparseAdam. ``sgd``: SGD with momentum as Ma & Hovy (2016), and plain
     SGD for the embedding rows, since momentum would turn their sparse updates dense.
+    ``extra``: dense parameters trained beside the network's (a training objective's head),
+    after the network's so that theirs keep their places in the optimiser's state.
     """
     dense = [
         p for name, p in network.named_parameters() if p.requires_grad and name != "words.weight"
     ]
+    dense += list(extra)
     words = [network.words.weight] if network.words.weight.requires_grad else []
     if config.optimizer == "adam":
         optimizers: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=config.lr)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from model.training import checkpoint
 from model.training.config import TrainConfig
 from model.training.embeddings import Vectors
 from model.training.evaluate import Scores, score
+from model.training.lm import LanguageModelHead, language_model
 from model.training.prepare import (
     build_vocab,
     init_embeddings,
@@ -134,8 +135,10 @@ def _train_epoch(
     data: TrainingSet,
     config: TrainConfig,
     device: torch.device,
-) -> float:
-    """One pass over the training set; the mean loss per batch."""
+    lm: LanguageModelHead | None = None,
+) -> dict[str, float]:
+    """One pass over the training set; the mean tag loss per batch (``loss``), and with a
+    language model its own mean loss, unweighted (``lm_loss``)."""
     for optimizer in optimizers:
         for group in optimizer.param_groups:
             group["lr"] = config.lr / (1 + config.lr_decay * (epoch - 1))
@@ -145,10 +148,17 @@ def _train_epoch(
     recaser = torch.Generator().manual_seed(config.seed * 100_019 + epoch)
     cases = case_choices(len(data.tag_ids), config, recaser)
     network.train()
-    total = 0.0
+    totals: defaultdict[str, float] = defaultdict(float)
     steps = list(batches(data.by_case["as-is"], config.batch_size, generator))
     for step in tqdm(steps, desc=f"epoch {epoch}", leave=False, disable=None):
-        loss = network.loss(data.batch(step, cases, config.unk_replace).to(device))
+        batch = data.batch(step, cases, config.unk_replace).to(device)
+        states = None if lm is None else network.states(batch)  # one pass for both objectives
+        loss = network.loss(batch, states)
+        totals["loss"] += loss.item()
+        if lm is not None and states is not None:
+            lm_loss = lm(states, batch.words, batch.lengths)
+            totals["lm_loss"] += lm_loss.item()
+            loss = loss + config.lm_weight * lm_loss
         for optimizer in optimizers:
             optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
@@ -158,8 +168,7 @@ def _train_epoch(
             optimizer.step()
         if average is not None:
             average.update_parameters(network)
-        total += loss.item()
-    return total / len(steps)
+    return {name: total / len(steps) for name, total in totals.items()}
 
 
 def train(config: TrainConfig, log: Any = print) -> Scores | None:
@@ -183,16 +192,19 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         coverage = init_embeddings(network, vocab, vectors, config.seed)
         log(f"vocab {len(vocab.words)} words, {coverage:.1%} with pretrained vectors")
     network.to(device)
-    optimizers = make_optimizers(network, config)
+    data = TrainingSet.encode(train_data, vocab, config, network.config.max_word_chars, vectors)
+    lm = language_model(config, network.config, (i for s in data.by_case["as-is"] for i in s.words))
+    if lm is not None:
+        lm.to(device)
+    optimizers = make_optimizers(network, config, () if lm is None else lm.parameters())
     average = None
     if config.ema > 0:
         average = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(config.ema))  # type: ignore[no-untyped-call]
     progress = checkpoint.Progress()
     saved = out / checkpoint.CHECKPOINT
     if checkpoint.exists(saved):
-        progress = checkpoint.load(saved, network, optimizers, config, average)
+        progress = checkpoint.load(saved, network, optimizers, config, average, lm)
         log(f"resumed after epoch {progress.epoch} (best dev F1 {progress.best_f1:.4f})")
-    data = TrainingSet.encode(train_data, vocab, config, network.config.max_word_chars, vectors)
 
     last = config.select == "last"
     while progress.epoch < config.epochs and (
@@ -200,20 +212,21 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
     ):
         epoch = progress.epoch + 1
         started = time.perf_counter()
-        loss = _train_epoch(epoch, network, optimizers, average, data, config, device)
+        losses = _train_epoch(epoch, network, optimizers, average, data, config, device, lm)
         selected = network if average is None else cast(TaggerNetwork, average.module)
         f1, by_case = dev_f1(selected, vocab, dev_data, cases, device)
         dev = by_case[cases[0]]
         seconds = time.perf_counter() - started
         kept = f1 > progress.best_f1 or last
-        record: dict[str, Any] = {"epoch": epoch, "loss": loss, "dev_f1": f1, "seconds": seconds}
+        record: dict[str, Any] = {"epoch": epoch, **losses, "dev_f1": f1, "seconds": seconds}
         if len(cases) > 1:
             record["dev_f1_by_case"] = {c: s.f1 for c, s in by_case.items()}
         progress.history.append(record)
         progress.epoch = epoch
         each = "".join(f" {c} {s.f1:.4f}" for c, s in by_case.items()) if len(cases) > 1 else ""
+        language = f"  lm {losses['lm_loss']:.4f}" if "lm_loss" in losses else ""
         log(
-            f"epoch {epoch:3d}  loss {loss:.4f}  dev P {dev.precision:.4f} "
+            f"epoch {epoch:3d}  loss {losses['loss']:.4f}{language}  dev P {dev.precision:.4f} "
             f"R {dev.recall:.4f} F1 {f1:.4f}{each}  {seconds:.0f}s" + ("  *" if kept else "")
         )
         if kept:
@@ -225,7 +238,7 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
                 "dev_by_case": {c: s.to_json() for c, s in by_case.items()},
             }
             artifact.save(out, selected, vocab, metadata)
-        checkpoint.save(saved, network, optimizers, progress, config, average)
+        checkpoint.save(saved, network, optimizers, progress, config, average, lm)
     if progress.best_epoch == 0:
         return None
     best = artifact.load(out, device)

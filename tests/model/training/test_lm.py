@@ -156,7 +156,8 @@ def test_turned_off_it_is_not_there(corpus: dict[str, Path], tmp_path: Path) -> 
     b = load_file(str(tmp_path / "off" / "checkpoint" / "state.safetensors"))
     assert set(a) == set(b) and not any(key.startswith("objective.") for key in a)
     assert all(torch.equal(a[k], b[k]) for k in a)  # the same weights, bit for bit
-    assert all(set(epoch) == {"epoch", "loss", "dev_f1", "seconds"} for epoch in history(tmp_path / "off"))
+    keys = {"epoch", "loss", "dev_f1", "seconds"}
+    assert all(set(epoch) == keys for epoch in history(tmp_path / "off"))
 
 
 @pytest.mark.parametrize("locked", [False, True])
