@@ -13,8 +13,7 @@ import asyncio
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar
 
@@ -108,15 +107,10 @@ class Service:
                 return from_batcher(full, RETRY_AFTER_S)
         return None
 
-    @contextmanager
-    def handling(self) -> Iterator[None]:
+    def handling(self) -> Handling:
         """Counts a ``/v1/*`` request in progress (what light load and a graceful shutdown
-        read) while it is handled."""
-        self.active += 1
-        try:
-            yield
-        finally:
-            self.active -= 1
+        read) while it is handled: ``with service.handling(): ...``."""
+        return Handling(self)
 
     def begin_shutdown(self) -> None:
         """Shutdown begins: readiness answers 503, new work is refused, and a child process
@@ -126,23 +120,48 @@ class Service:
         for served in self.models.values():
             served.workers.retire()
 
-    @contextmanager
-    def admission(self, client: str) -> Iterator[None]:
-        """Holds a tag request's place among those in flight; ``too_many_requests`` when the
-        client already has ``max_client_inflight``."""
-        limit = self.settings.tuning.max_client_inflight
-        if limit is not None and self.clients[client] >= limit:
+    def admission(self, client: str) -> Admission:
+        """Holds a tag request's place among those in flight: ``with service.admission(c):``;
+        ``too_many_requests`` when the client already has ``max_client_inflight``."""
+        return Admission(self, client)
+
+
+# Plain context managers, not generators: each is entered once a request.
+class Handling:
+    """See :meth:`Service.handling`."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def __enter__(self) -> None:
+        self.service.active += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.service.active -= 1
+
+
+class Admission:
+    """See :meth:`Service.admission`."""
+
+    def __init__(self, service: Service, client: str) -> None:
+        self.service = service
+        self.client = client
+
+    def __enter__(self) -> None:
+        service, client = self.service, self.client
+        limit = service.settings.tuning.max_client_inflight
+        if limit is not None and service.clients[client] >= limit:
             message = f"at most {limit} requests in flight per client"
             raise ServiceError("too_many_requests", message, retry_after=RETRY_AFTER_S)
-        self.clients[client] += 1
-        self.metrics.inflight.inc()
-        try:
-            yield
-        finally:
-            self.metrics.inflight.dec()
-            self.clients[client] -= 1
-            if self.clients[client] <= 0:
-                del self.clients[client]
+        service.clients[client] += 1
+        service.metrics.inflight.inc()
+
+    def __exit__(self, *exc_info: object) -> None:
+        service, client = self.service, self.client
+        service.metrics.inflight.dec()
+        service.clients[client] -= 1
+        if service.clients[client] <= 0:
+            del service.clients[client]
 
 
 class Inputs(Protocol):
