@@ -22,17 +22,17 @@ if TYPE_CHECKING:
     from model.corpus.local import Job
 
 FILE_SUFFIXES: dict[str, OutputFormat] = {".jsonl": "jsonl", ".parquet": "parquet"}
+_HELP = "print the entities of text, or tag a corpus (text lines, JSONL, Parquet)"
+_DESCRIPTION = (
+    "Tag the text given, or every record of --input into --output: a .jsonl or .parquet file, "
+    "a directory of shards (resumable: a rerun does only what is missing), or standard output. "
+    "Bad records go to a rejects file with their reason."
+)
 
 
 def add_tag(commands: Any) -> None:
     """Add the ``tag`` command to a parser's subcommands."""
-    parser = commands.add_parser(
-        "tag",
-        help="print the entities of text, or tag a corpus (text lines, JSONL, Parquet)",
-        description="Tag the text given, or every record of --input into --output: a .jsonl or "
-        ".parquet file, a directory of shards (resumable: a rerun does only what is missing), "
-        "or standard output. Bad records go to a rejects file with their reason.",
-    )
+    parser = commands.add_parser("tag", help=_HELP, description=_DESCRIPTION)
     parser.add_argument("text", nargs="*", help="text to tag (prints its entities)")
     parser.add_argument(
         "--input", action="append", default=[], help="file, directory or glob (repeatable)"
