@@ -1,8 +1,8 @@
 """Dependencies of the routes, as ``Annotated`` aliases.
 
 Every dependency is ``async def`` although none awaits anything: FastAPI runs a plain ``def``
-dependency in its thread pool, a thread hand-off per dependency and request. The tagging
-routes take a single one each, of their own (BENCHMARKS.md, "Where the defaults come from").
+dependency in its thread pool, a thread hand-off per dependency and request. The routes that
+take a body read it themselves (``service.http.schemas.tag.parse_json``).
 """
 
 from __future__ import annotations
