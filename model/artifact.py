@@ -25,6 +25,10 @@ WEIGHTS = "weights.safetensors"
 LEXICON = "lexicon.json"
 FORMAT_VERSION = 1
 HALF = "words.weight"
+#: Modes of the artifact's files and directory, whatever the umask: a server that runs as
+#: another user (the image's uid 10001) must read an artifact copied or mounted into it.
+FILE_MODE = 0o644
+DIRECTORY_MODE = 0o755
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 #: The bundled bidirectional model and its forward-only twin.
@@ -52,9 +56,11 @@ def save(
     vocab: Vocab,
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """Write the artifact, replacing the three files atomically one by one."""
+    """Write the artifact, replacing the three files atomically one by one, each readable by
+    all (:data:`FILE_MODE`, :data:`DIRECTORY_MODE`)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(DIRECTORY_MODE)
     config: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "model": network.config.to_json(),
@@ -76,12 +82,14 @@ def save(
     state[HALF] = state[HALF].half()
     tmp = directory / (WEIGHTS + ".tmp")
     save_file(state, str(tmp), metadata={"format": "pt"})
+    tmp.chmod(FILE_MODE)  # safetensors creates its file 0600
     tmp.replace(directory / WEIGHTS)
 
 
 def _write_json(path: Path, data: Any, indent: int | None = 1) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")
+    tmp.chmod(FILE_MODE)
     tmp.replace(path)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 from model.data import CASES
 from model.network import Architecture
@@ -11,6 +14,8 @@ from model.network import Architecture
 SELECTIONS = ("best", "last")
 #: The tag schemes a network can learn (:attr:`TrainConfig.tag_scheme`).
 TAG_SCHEMES = ("iob2", "iobes")
+#: The settings that name files: the artifact records their names alone (:meth:`recorded`).
+PATH_SETTINGS = ("train", "dev", "out", "embeddings", "embeddings_fill", "lexicon")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,3 +126,22 @@ class TrainConfig(Architecture, Optimisation, Schedule, Data):
             # below, which have seen the next word: predicting it would teach nothing.
             raise ValueError("lm_weight needs layers 1 in a bidirectional network")
         return cases
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as the artifact records them: each file by its name alone, since the
+        training machine's paths mean nothing where the model is served (and say who ran it)."""
+        settings = asdict(self)
+        for name in PATH_SETTINGS:
+            if settings[name]:
+                settings[name] = Path(settings[name]).name
+        return settings
+
+
+def describe_file(path: str | Path, sentences: int) -> dict[str, Any]:
+    """What the artifact records of a data file: its name, its SHA-256 and its sentence count,
+    enough to tell which data a model was trained on without the machine's paths."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return {"file": Path(path).name, "sha256": digest.hexdigest(), "sentences": sentences}

@@ -12,7 +12,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,7 +27,7 @@ from model.features import Encoded, collate, encode_sentence, tag_sentences
 from model.lexicon import Lexicon
 from model.network import Batch, TaggerNetwork
 from model.training import checkpoint
-from model.training.config import TrainConfig
+from model.training.config import TrainConfig, describe_file
 from model.training.embeddings import Vectors
 from model.training.evaluate import Scores, score
 from model.training.lm import LanguageModelHead, language_model
@@ -206,6 +206,10 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         progress = checkpoint.load(saved, network, optimizers, config, average, lm)
         log(f"resumed after epoch {progress.epoch} (best dev F1 {progress.best_f1:.4f})")
 
+    files = {
+        "train": describe_file(config.train, len(train_data)),
+        "dev": describe_file(config.dev, len(dev_data)),
+    }
     last = config.select == "last"
     while progress.epoch < config.epochs and (
         last or progress.epoch - progress.best_epoch < config.patience
@@ -232,7 +236,8 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
         if kept:
             progress.best_f1, progress.best_epoch = f1, epoch
             metadata = {
-                "training": asdict(config),
+                "training": config.recorded(),
+                "data": files,
                 "best_epoch": epoch,
                 "dev": dev.to_json(),
                 "dev_by_case": {c: s.to_json() for c, s in by_case.items()},

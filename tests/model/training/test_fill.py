@@ -139,5 +139,5 @@ def test_a_run_with_a_fill_trains_and_records_it(corpus: dict[str, Path], tmp_pa
     )
     assert train(config, log=lambda _: None) is not None  # type: ignore[arg-type]
     loaded = artifact.load(tmp_path / "model")
-    assert loaded.metadata["training"]["embeddings_fill"] == str(corpus["glove"])
+    assert loaded.metadata["training"]["embeddings_fill"] == corpus["glove"].name
     assert loaded.network.words.weight.shape[1] == 100
