@@ -29,22 +29,24 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 def _add_train(commands: Commands) -> None:
     from model.training.config import TrainConfig
+    from model.training.flags import HELP
 
     parser = commands.add_parser("train", help="train a tagger on CoNLL-style files")
-    parser.add_argument("--train", required=True, help="training file (CoNLL format)")
-    parser.add_argument("--dev", required=True, help="dev file for model selection")
-    parser.add_argument("--out", required=True, help="output model directory")
+    for name in ("train", "dev", "out"):
+        parser.add_argument("--" + name, required=True, help=HELP[name])
     for option in fields(TrainConfig):
         name, default = option.name, option.default
         if name in {"train", "dev", "out"}:
             continue
         flag = "--" + name.replace("_", "-")
+        text = HELP[name] + ("" if default is None else " (default: %(default)s)")
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=default, help=text)
         else:
             # Field types are strings under postponed annotations: "int | None" -> int.
             kind = {"int": int, "float": float}.get(str(option.type).split(" ")[0], str)
-            parser.add_argument(flag, type=kind, default=default)
+            parser.add_argument(flag, type=kind, default=default, help=text)
     parser.set_defaults(run=_run_train)
 
 
