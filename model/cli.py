@@ -69,7 +69,9 @@ def _run_train(args: argparse.Namespace) -> int:
 def _add_evaluate(commands: Commands) -> None:
     parser = commands.add_parser("evaluate", help="entity-level scores on a CoNLL file")
     parser.add_argument("--model", default=str(DEFAULT_MODEL), help="model directory")
-    parser.add_argument("--data", required=True, help="CoNLL-style file with gold tags")
+    parser.add_argument(
+        "--data", required=True, help="gold data: a CoNLL file, or texts with spans (.jsonl/.json)"
+    )
     parser.add_argument("--json", action="store_true", help="print scores as JSON")
     parser.add_argument(
         "--case",
@@ -91,8 +93,9 @@ def _add_evaluate(commands: Commands) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from model.artifact import load
-    from model.data import read_conll, recase
+    from model.data import recase
     from model.device import resolve_device
+    from model.spans import read_data
     from model.training.evaluate import evaluate, parse_label_map
 
     try:
@@ -102,7 +105,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         return 2
     device = resolve_device(args.device)
     loaded = load(args.model, device)
-    sentences = recase(read_conll(args.data), args.case)
+    sentences = recase(read_data(args.data, log=lambda m: print(m, file=sys.stderr)), args.case)
     with contextlib.ExitStack() as stack:
         out = None
         if args.predictions:

@@ -35,6 +35,10 @@ class Data:
     #: ``scripts/fetch_glove_100d.py``, which lacks tokens with digits, single letters and
     #: forms such as ``'s``. None: those words start from random rows.
     embeddings_fill: str | None = None
+    #: How ``train`` and ``dev`` are read (``model.spans.DATA_FORMATS``): ``auto`` by extension
+    #: (``.jsonl``, ``.json``: texts with character spans, as annotation tools export them;
+    #: anything else CoNLL columns), ``conll`` or ``spans``.
+    data_format: str = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,8 +5,12 @@ comments of the field itself. A field without an entry here fails the command's 
 from __future__ import annotations
 
 HELP: dict[str, str] = {
-    "train": "training data: a CoNLL file (a token per line, its IOB tag last)",
+    "train": "training data: a CoNLL file (a token per line, its IOB tag last), or texts with "
+    "character spans (.jsonl/.json, as Doccano, Label Studio and Prodigy export them); the "
+    "entity types are the data's own",
     "dev": "dev data, in the same format as --train: scored after each epoch to pick the model",
+    "data_format": "how --train and --dev are read: auto (.jsonl and .json hold spans, anything "
+    "else CoNLL), conll, or spans",
     "out": "directory the artifact is written to (and its checkpoint/ for resuming)",
     "embeddings": "pretrained word vectors: 'glove-6b-50d' (packaged), a GloVe text file, a "
     "vector directory, or 'none' for random ones",

@@ -21,11 +21,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from model import artifact
-from model.data import Sentence, iob2_to_iobes, read_conll, recase
+from model.data import Sentence, iob2_to_iobes, recase
 from model.device import resolve_device
 from model.features import Encoded, collate, encode_sentence, tag_sentences
 from model.lexicon import Lexicon
 from model.network import Batch, TaggerNetwork
+from model.spans import read_data
 from model.training import checkpoint
 from model.training.config import TrainConfig, describe_file
 from model.training.embeddings import Vectors
@@ -179,7 +180,8 @@ def train(config: TrainConfig, log: Any = print) -> Scores | None:
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     out = Path(config.out)
-    train_data, dev_data = read_conll(config.train), read_conll(config.dev)
+    train_data = read_data(config.train, config.data_format, log)
+    dev_data = read_data(config.dev, config.data_format, log)
     if config.tag_scheme == "iobes":  # dev stays IOB2: predictions are given out in IOB2
         train_data = [Sentence(s.tokens, iob2_to_iobes(s.tags)) for s in train_data]
     vectors = pretrained_vectors(config, log)
