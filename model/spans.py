@@ -116,7 +116,9 @@ def record_spans(record: dict[str, Any]) -> tuple[str, list[Span]]:
         raise ValueError("no 'text' (or 'data': {'text'}) string")
     if "annotations" in record:
         annotations = record["annotations"]
-        items = [r["value"] for r in annotations[0]["result"]] if annotations else []
+        # Relations among the results have no value; choices have no offsets (_unlabelled).
+        results = annotations[0]["result"] if annotations else []
+        items = [r["value"] for r in results if "value" in r]
     else:
         items = next((record[k] for k in ("label", "entities", "spans") if k in record), [])
     return text, [_span(item) for item in items if not _unlabelled(item)]

@@ -40,7 +40,11 @@ FORMS = {
     "label-studio": {
         "data": {"text": TEXT},
         "annotations": [
-            {"result": [{"value": {"start": a, "end": b, "labels": [c]}} for a, b, c in SPANS]}
+            {
+                "result": [{"value": {"start": a, "end": b, "labels": [c]}} for a, b, c in SPANS]
+                + [{"type": "relation", "from_id": "a", "to_id": "b"}]
+                + [{"type": "choices", "value": {"choices": ["urgent"]}}]
+            }
         ],
     },
     "prodigy": {"text": TEXT, "spans": [{"start": a, "end": b, "label": c} for a, b, c in SPANS]},
