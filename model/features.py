@@ -13,9 +13,6 @@ from model.network import Batch, TaggerNetwork
 from model.pipeline import Prediction
 from model.vocab import Vocab, casing
 
-#: A place in :func:`tag_sentences`' answer not filled in yet.
-_UNSET = Prediction([], [])
-
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
@@ -123,7 +120,7 @@ def tag_sentences(
     """
     if network.training:  # eval() walks every module: a few % of a one-sentence call
         network.eval()
-    out = [Prediction([], []) if not s else _UNSET for s in sentences]
+    out = [Prediction([], []) for _ in sentences]
     order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: len(sentences[i]))
     with torch.inference_mode():
         for call in calls([len(sentences[i]) for i in order], call_cost, most):

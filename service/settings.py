@@ -192,6 +192,11 @@ class Settings(BaseSettings):
         return self.metrics_port is None
 
     @property
+    def metrics_port_apart(self) -> int | None:
+        """The port of its own that serves ``/metrics``, if one does."""
+        return self.metrics_port if isinstance(self.metrics_port, int) else None
+
+    @property
     def access_log(self) -> bool:
         """Whether uvicorn logs every request."""
         return self.log_level in ("debug", "trace")

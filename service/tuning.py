@@ -14,7 +14,7 @@ ENV_PREFIX = "NER_"
 class Tuning(BaseSettings):
     """The measured knobs: each default and the figure behind it are in BENCHMARKS.md."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     max_batch_size: int = Field(128, ge=1)
     """Most sentences in one batch; 1 turns dynamic batching off."""

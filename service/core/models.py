@@ -125,9 +125,9 @@ async def serving(
     specs = [s for s in settings.model_settings() if s.role in roles and s.role not in given]
     loaded = await asyncio.to_thread(load_all, specs)
     try:
-        models = {**given, **loaded}
-        for role, workers in models.items():
+        for role, workers in given.items():  # the loaded ones were checked as they loaded
             check_direction(role, workers)
+        models = {**given, **loaded}
         async with AsyncExitStack() as batchers:
             served = {}
             for role in roles:

@@ -14,6 +14,7 @@ from", has the figures behind each rule.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from service.core.backend import Backend, ModelInfo
 from service.core.errors import BatchFailed, BatchMismatch
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 
 class Workers:
@@ -54,7 +56,7 @@ class Workers:
         self.spill_tokens = spill_tokens
         self.light_load: Callable[[], bool] = lambda: False
         self._free = list(self.backends)  # the one freed last at the end
-        # Made in start(): an asyncio.Event binds to the loop it is first used in.
+        # Made again in start(): an asyncio.Event binds to the loop it is first used in.
         self._changed = asyncio.Event()  # a backend was freed, or sentences arrived
         self._threads: ThreadPoolExecutor | None = None
 
@@ -152,7 +154,8 @@ class Workers:
                 labels,
             )
             return _checked(sentences, predictions)
-        except Exception as error:
+        except Exception as error:  # the cause goes to the log; callers learn only the failure
+            log.exception("a model call of its own failed")
             raise BatchFailed(f"the model failed on a call: {error!r}") from error
         finally:
             self.give_back(backend)

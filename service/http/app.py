@@ -69,8 +69,7 @@ def create_app(
         light_load = service.under_light_load
         async with serving(settings, service.metrics, given, roles, light_load) as served:
             service.models.update(served)
-            apart = settings.metrics_port if isinstance(settings.metrics_port, int) else None
-            stop_metrics = service.metrics.serve_apart(settings.host, apart)
+            stop_metrics = service.metrics.serve_apart(settings.host, settings.metrics_port_apart)
             try:
                 yield
             finally:
