@@ -74,6 +74,9 @@ def _kill_child(process: ChildProcessBackend) -> None:
     assert child.pid is not None
     os.kill(child.pid, signal.SIGKILL)
     child.join()
+    # The backend's watcher thread may reap the child first: its exit status then reaches
+    # this thread a moment after join returns (what ChildProcessBackend._ended waits out too).
+    wait_for(lambda: child.exitcode is not None, 10, "the killed child's exit status", 0.01)
 
 
 def test_a_child_that_dies_is_replaced_at_once_and_the_log_says_why_it_ended(
