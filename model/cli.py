@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TypeAlias
 
-from model.artifact import DEFAULT_MODEL
+from model.bundled import DEFAULT_MODEL
 from model.data import CASES
 
 #: What ``bigru-ner --help`` says of the program.
@@ -123,7 +123,7 @@ def _add_tag(commands: Commands) -> None:
 
 
 def _add_analyze(commands: Commands) -> None:
-    from model.artifact import FORWARD_MODEL
+    from model.bundled import FORWARD_MODEL
 
     parser = commands.add_parser(
         "analyze",

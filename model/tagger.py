@@ -7,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from model.artifact import DEFAULT_MODEL, LoadedModel, load
+from model.artifact import LoadedModel, load
+from model.bundled import DEFAULT_MODEL
 from model.deciding import label_probabilities
 from model.features import tag_sentences
 from model.pipeline import (

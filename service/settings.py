@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from model.artifact import DEFAULT_MODEL, FORWARD_MODEL
+from model.bundled import DEFAULT_MODEL, FORWARD_MODEL
 from service.tuning import ENV_PREFIX, Tuning
 
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")

@@ -11,15 +11,12 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from model.artifact import DEFAULT_MODEL
+from model.bundled import DEFAULT_MODEL
 from model.corpus.records import FORMATS, MAX_CHARS, Format, Limits, format_of
-from model.corpus.rows import OutputFormat
+from model.corpus.rows import Job, OutputFormat
 from model.corpus.shards import OutputDir, Shard
-
-if TYPE_CHECKING:
-    from model.corpus.local import Job
 
 FILE_SUFFIXES: dict[str, OutputFormat] = {".jsonl": "jsonl", ".parquet": "parquet"}
 _HELP = "print the entities of text, or tag a corpus (text lines, JSONL, Parquet)"
@@ -62,16 +59,20 @@ def run_tag(args: argparse.Namespace) -> int:
     """Run ``bigru-ner tag``."""
     if not args.input:
         return _print_entities(args)
-    from model.corpus.local import Job
+    limits = Limits(args.max_chars, args.text_field, args.id_field)
+    if args.engine == "ray":
+        # Each actor resolves the device on its own node: the driver does without torch.
+        return _run_on_ray(args, Job(args.model, args.device, limits, args.batch_size, args.tokens))
     from model.device import resolve_device
 
-    limits = Limits(args.max_chars, args.text_field, args.id_field)
     device = str(resolve_device(args.device))
     if args.workers is None and device != "cpu":
         args.workers = 1  # one process has the GPU to itself
     job = Job(args.model, device, limits, args.batch_size, args.tokens)
-    if args.engine == "local":
-        return _run_local(args, _inputs(args.input, args.input_format), job)
+    return _run_local(args, _inputs(args.input, args.input_format), job)
+
+
+def _run_on_ray(args: argparse.Namespace, job: Job) -> int:
     try:
         from model.corpus.on_ray import run_on_ray
     except ModuleNotFoundError as error:

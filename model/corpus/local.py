@@ -12,30 +12,18 @@ import multiprocessing
 import queue
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import torch
 
-from model.corpus.records import Item, Limits, Record, Reject
-from model.corpus.rows import Row, tag_records, write_rejects, write_rows
+from model.corpus.records import Item, Record, Reject
+from model.corpus.rows import Job, Row, tag_records, write_rejects, write_rows
 from model.corpus.shards import OutputDir, Shard
 from model.tagger import Tagger
 
 #: Called with (lines read, records tagged, words tagged) as a shard goes.
 Report = Callable[[int, int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """What every shard of a run is tagged with."""
-
-    model: str
-    device: str
-    limits: Limits
-    batch_size: int = 256
-    tokens: bool = False
 
 
 def _batches(items: Iterator[Item], size: int) -> Iterator[list[Item]]:

@@ -10,14 +10,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import IO, Any, Literal, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
-from model.corpus.records import Record, Reject
-from model.tagger import Tagger
+from model.corpus.records import Limits, Record, Reject
+
+if TYPE_CHECKING:  # Ray's read and write tasks import this module, and need no torch
+    from model.tagger import Tagger
 
 OutputFormat: TypeAlias = Literal["jsonl", "parquet"]
 #: Output rows are dicts of JSON values.
 Row: TypeAlias = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """What every batch of a run is tagged with."""
+
+    model: str
+    device: str
+    limits: Limits
+    batch_size: int = 256
+    tokens: bool = False
 
 
 @dataclass(frozen=True, slots=True)

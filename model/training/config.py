@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from model.data import CASES
-from model.network import Architecture
+from model.architecture import Architecture
 
 #: How a run picks the weights it saves (:attr:`TrainConfig.select`).
 SELECTIONS = ("best", "last")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import torch
 
-from model.artifact import DEFAULT_MODEL, FORWARD_MODEL
+from model.bundled import DEFAULT_MODEL, FORWARD_MODEL
 from model.tagger import Tagger
 from service.http.schemas.compare import CompareResponse
 from service.http.schemas.tag import TagResponse

@@ -10,7 +10,7 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from model.artifact import DEFAULT_MODEL
+from model.bundled import DEFAULT_MODEL
 from tests.deploy.support import (
     ROOT,
     answers,
@@ -178,7 +178,7 @@ import sys
 for name in ("seqeval", "sklearn", "scipy", "pyarrow", "matplotlib"):
     sys.modules[name] = None  # import raises ImportError
 from service.cli import main
-from model.artifact import DEFAULT_MODEL
+from model.bundled import DEFAULT_MODEL
 from model.device import resolve_device
 from model.tagger import Tagger
 import service.http.app, service.server, service.core.process

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from model.artifact import DEFAULT_MODEL, FORWARD_MODEL, load
+from model.artifact import load
+from model.bundled import DEFAULT_MODEL, FORWARD_MODEL
 from model.tagger import Tagger
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.artifact import FORWARD_MODEL
+from model.bundled import FORWARD_MODEL
 from service.cli import main
 from service.settings import SettingsError, load_settings
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from model.analysis.pairs import MinimalPair, load_pairs
-from model.artifact import DEFAULT_MODEL, FORWARD_MODEL
+from model.bundled import DEFAULT_MODEL, FORWARD_MODEL
 from model.tagger import Tagger
 
 
