@@ -1,44 +1,42 @@
-"""What Ray's read and write tasks run for the Ray engine (:mod:`model.corpus.on_ray`).
+"""What the Ray engine's tasks and actors share (:mod:`model.corpus.on_ray`): reading and
+writing, without torch.
 
 Files are read by :class:`CorpusDatasource` with the same reader as the local engine (so ids,
-pass-through fields and rejects are the same) and written by :class:`CorpusDatasink`: one file
-per write task, named by the run and the task, so a task Ray retries replaces its own file.
+pass-through fields and rejects are the same). Each item carries its place, ``at`` (the file and
+the item's number in it), so whatever tags a batch names its output after the batch's first
+place: :class:`Output` writes one file per batch, and a batch Ray retries replaces its own file.
 Paths may be anything pyarrow opens (local, ``s3://``, ``gs://``, with the user's credentials);
-local paths must be visible at the same place on every node. Nothing here imports torch: each
-of Ray's worker processes that runs a read or a write imports this module, and torch would
-cost each one 1.5 s of CPU.
+local paths must be visible at the same place on every node. Nothing here imports torch: each of
+Ray's worker processes that reads imports this module, and torch would cost it 1.5 s of CPU.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import posixpath
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from ray.data.block import Block, BlockAccessor
-from ray.data.datasource import Datasink, FileBasedDatasource
+from ray.data.block import Block
+from ray.data.datasource import FileBasedDatasource
 
-from model.corpus.records import Format, Limits, Record, Reject, format_of, read_stream
-from model.corpus.rows import OutputFormat, write_rows
-
-#: Ray Data's reads and writes mostly wait on storage: they are given no CPU of Ray's
-#: accounting, so that the actors, one CPU each, can have every CPU of the cluster (Ray does
-#: not schedule past what the nodes declare: with 0.1 CPU each, a read waited for ever).
-IO_CPUS = 0
+from model.corpus.records import Format, Limits, Reject, format_of, read_stream
+from model.corpus.rows import OutputFormat, Row, write_rejects, write_rows
 
 
 class CorpusDatasource(FileBasedDatasource):
-    """Text, JSONL or Parquet files as rows of one column, ``item``: each record or reject as
-    JSON, in blocks of ``rows`` items."""
+    """Text, JSONL or Parquet files as rows of two columns: ``item``, each record or reject
+    pickled, and ``at``, its place; in blocks of ``rows`` items."""
 
     def __init__(
-        self, paths: str | list[str], fmt: Format | None, limits: Limits, rows: int = 256
+        self, paths: str | list[str], fmt: Format | None, limits: Limits, rows: int
     ) -> None:
         super().__init__(paths)
         self.format, self.limits, self.rows = fmt, limits, rows
@@ -47,28 +45,27 @@ class CorpusDatasource(FileBasedDatasource):
         fmt = self.format or format_of(path)
         # Parquet wants to seek; Ray hands a stream, so the file is read whole.
         source: Any = pa.BufferReader(f.read()) if fmt == "parquet" else f
-        items: list[str] = []
+        file = hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
+        items: list[bytes] = []
+        start = 0
         for item in read_stream(source, path, fmt, self.limits):
-            items.append(encode(item))
+            items.append(pickle.dumps(item))
             if len(items) == self.rows:
-                yield pa.table({"item": items})
-                items = []
+                yield _block(items, file, start)
+                items, start = [], start + len(items)
         if items:
-            yield pa.table({"item": items})
+            yield _block(items, file, start)
 
 
-def encode(item: Record | Reject) -> str:
-    if isinstance(item, Reject):
-        return json.dumps({"reject": item.to_json()}, ensure_ascii=False)
-    return json.dumps({"id": item.id, "text": item.text, "fields": item.fields}, default=str)
+def _block(items: list[bytes], file: str, start: int) -> pa.Table:
+    at = [f"{file}-{start + i:012d}" for i in range(len(items))]
+    return pa.table({"item": pa.array(items, pa.binary()), "at": at})
 
 
-def decode(line: str) -> Record | Reject:
-    value = json.loads(line)
-    if "reject" in value:
-        reject = value["reject"]
-        return Reject(reject["source"], reject["reason"], reject["record"])
-    return Record(value["id"], value["text"], value["fields"])
+def items(table: pa.Table) -> list[Any]:
+    """The records and rejects of a block's ``item`` column. Pickled, their values keep their
+    types (a Parquet timestamp stays one) and cost less than JSON on the way."""
+    return [pickle.loads(value) for value in table.column("item").to_pylist()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,58 +83,45 @@ class Summary:
         return line + (f" (rejects in {self.output}/_rejects)" if self.rejects else "")
 
 
-class CorpusDatasink(Datasink[dict[str, int]]):
-    """``part-<run>-<task>.<format>`` files of output rows, ``_rejects/`` beside them and a
-    ``_SUCCESS`` file with the counts once every task is written."""
+class Output:
+    """An output directory: ``part-<run>-<place>.<format>`` files of output rows,
+    ``_rejects/`` beside them and a ``_SUCCESS`` file with the counts once all is written."""
 
     def __init__(self, output: str, fmt: OutputFormat) -> None:
-        self.filesystem, self.root = pafs.FileSystem.from_uri(uri(output))
-        self.format, self.output = fmt, output
+        self.output, self.format = output, fmt
         self.run = uuid.uuid4().hex[:8]
-        self.summary: Summary | None = None
 
-    def on_write_start(self, schema: Any = None) -> None:
-        # What a failed run left would be read with this one's: start over.
-        for directory in (self.root, posixpath.join(self.root, "_rejects")):
-            self.filesystem.create_dir(directory, recursive=True)
-            for info in self.filesystem.get_file_info(pafs.FileSelector(directory)):
+    def start(self) -> None:
+        """Make the directory, removing what a failed run left, which would be read with this
+        run's parts."""
+        filesystem, root = pafs.FileSystem.from_uri(uri(self.output))
+        for directory in (root, posixpath.join(root, "_rejects")):
+            filesystem.create_dir(directory, recursive=True)
+            for info in filesystem.get_file_info(pafs.FileSelector(directory)):
                 if info.base_name.startswith("part-"):
-                    self.filesystem.delete_file(info.path)
+                    filesystem.delete_file(info.path)
 
-    def write(self, blocks: Iterable[Block], ctx: Any) -> dict[str, int]:
-        lines: list[str] = []
-        rejects: list[str] = []
-        words = 0
-        for block in blocks:
-            accessor = BlockAccessor.for_block(block)
-            row: dict[str, Any]
-            for row in accessor.iter_rows(public_row_format=False):
-                (rejects if row["reject"] else lines).append(row["line"])
-                words += int(row["words"])
-        name = f"part-{self.run}-{ctx.task_idx:05d}"
-        if lines:
-            path = posixpath.join(self.root, f"{name}.{self.format}")
-            with self.filesystem.open_output_stream(path) as out:
-                if self.format == "jsonl":  # the lines as the actors wrote them
-                    out.write(_joined(lines))
-                else:
-                    write_rows((json.loads(line) for line in lines), out, self.format)
+    def write(self, at: str, rows: list[Row], rejects: list[Reject]) -> None:
+        """The files of the batch whose first item is ``at``."""
+        filesystem, root = pafs.FileSystem.from_uri(uri(self.output))
+        name = f"part-{self.run}-{at}"
+        if rows:
+            path = posixpath.join(root, f"{name}.{self.format}")
+            with filesystem.open_output_stream(path) as out:
+                write_rows(rows, out, self.format)
         if rejects:
-            path = posixpath.join(self.root, "_rejects", f"{name}.jsonl")
-            with self.filesystem.open_output_stream(path) as out:
-                out.write(_joined(rejects))
-        return {"records": len(lines), "rejects": len(rejects), "words": words}
+            with filesystem.open_output_stream(
+                posixpath.join(root, "_rejects", f"{name}.jsonl")
+            ) as out:
+                write_rejects(rejects, out)
 
-    def on_write_complete(self, write_result: Any) -> None:
-        counts = write_result.write_returns
-        totals = {key: sum(c[key] for c in counts) for key in ("records", "rejects", "words")}
-        self.summary = Summary(**totals, output=self.output)
-        with self.filesystem.open_output_stream(posixpath.join(self.root, "_SUCCESS")) as out:
+    def finish(self, records: int, rejects: int, words: int) -> Summary:
+        """Mark the output complete; what it holds."""
+        filesystem, root = pafs.FileSystem.from_uri(uri(self.output))
+        totals = {"records": records, "rejects": rejects, "words": words}
+        with filesystem.open_output_stream(posixpath.join(root, "_SUCCESS")) as out:
             out.write(json.dumps(totals).encode("utf-8"))
-
-
-def _joined(lines: list[str]) -> bytes:
-    return "".join(line + "\n" for line in lines).encode("utf-8")
+        return Summary(**totals, output=self.output)
 
 
 def uri(path: str) -> str:

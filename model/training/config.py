@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from model.data import CASES
 from model.architecture import Architecture
+from model.data import CASES
 
 #: How a run picks the weights it saves (:attr:`TrainConfig.select`).
 SELECTIONS = ("best", "last")

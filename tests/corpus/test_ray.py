@@ -11,8 +11,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from model.cli import main
@@ -111,3 +114,30 @@ def test_a_job_on_a_two_node_cluster_survives_a_killed_actor(
     local = tmp_path / "local"
     assert main([*args, "--workers", "1", "--output", str(local)]) == 0
     assert entities_by_id(rows) == entities_by_id(read_parts(local))
+
+
+def test_parquet_in_and_out_keeps_the_fields_types(
+    cluster: str, tiny_model: Path, texts: list[str], tmp_path: Path
+) -> None:
+    stamps = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(60)]
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"body": texts[:60], "key": list(range(60)), "at": stamps}), source)
+    out = tmp_path / "out"
+    args = ["tag", "--model", str(tiny_model), "--input", str(source), "--text-field", "body"]
+    args += ["--id-field", "key", "--format", "parquet"]
+    job = subprocess.run(
+        [sys.executable, "-m", "model.cli", *args, "--engine", "ray", "--output", str(out)],
+        env={**ENV, "RAY_ADDRESS": cluster},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert job.returncode == 0, job.stdout + job.stderr
+    table = pa.concat_tables(pq.read_table(part) for part in sorted(out.glob("part-*.parquet")))
+    assert table.schema.field("at").type == pa.timestamp("us", tz="UTC")
+    rows = sorted(table.to_pylist(), key=lambda row: row["id"])
+    expected = list(zip(range(60), texts[:60], stamps, strict=True))
+    assert [(r["id"], r["body"], r["at"]) for r in rows] == expected
+    local = tmp_path / "local.parquet"
+    assert main([*args, "--output", str(local), "--workers", "1"]) == 0
+    assert entities_by_id(rows) == entities_by_id(pq.read_table(local).to_pylist())
