@@ -10,6 +10,48 @@ const TOO_COSTLY = ["sentence_too_long", "deciding_too_costly"];
 
 let shown = null; // { tokens } of the compared result on the page
 
+// Each entity type's colour: the bundled model's four as they always were, any other type the
+// next of the palette, in the order the model lists its labels (then as they first appear).
+const KNOWN = { PER: "#fde68a", LOC: "#bbf7d0", ORG: "#bfdbfe", MISC: "#e9d5ff" };
+const PALETTE = ["#fecaca", "#a5f3fc", "#fed7aa", "#d9f99d", "#fbcfe8", "#c7d2fe", "#99f6e4",
+  "#f5d0fe", "#e7e5e4", "#fef3c7"];
+const colours = new Map();
+
+function colour(label) {
+  if (!colours.has(label)) {
+    const others = [...colours.keys()].filter((known) => !(known in KNOWN)).length;
+    colours.set(label, KNOWN[label] || PALETTE[others % PALETTE.length]);
+  }
+  return colours.get(label);
+}
+
+// An entity's <mark>, coloured by its label, which it also shows after its text.
+function entityMark(label) {
+  const mark = element("mark", "entity");
+  mark.dataset.label = label;
+  mark.style.setProperty("--entity", colour(label));
+  return mark;
+}
+
+// The legend of the entity types of the model of /v1/tag, each in its colour.
+async function showLabels() {
+  try {
+    const response = await fetch("v1/models");
+    if (!response.ok) return;
+    const [served] = (await response.json()).models;
+    const legend = $("labels");
+    legend.replaceChildren("Entity types: ");
+    for (const label of served.labels) {
+      const mark = entityMark(label);
+      mark.textContent = label;
+      legend.append(mark, " ");
+    }
+    legend.hidden = false;
+  } catch (error) {
+    // No legend: the entities still show their labels.
+  }
+}
+
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -56,8 +98,7 @@ function renderTagged(container, text, tokens, entities, choosable) {
     if (entity !== current) {
       container.append(gap);
       if (entity) {
-        mark = element("mark", `entity ${entity.label}`);
-        mark.dataset.label = entity.label;
+        mark = entityMark(entity.label);
         container.append(mark);
       }
       current = entity;
@@ -296,6 +337,7 @@ async function submit(event) {
 }
 
 $("form").addEventListener("submit", submit);
+showLabels();
 window.addEventListener("resize", () => {
   const index = $("why").dataset.index;
   if (shown && !$("why").hidden && index !== undefined) choose(Number(index));

@@ -21,6 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.conftest import make_sentences, tiny_config, write_conll
 from tests.deploy.support import ROOT, bigru_ner_serve, tool
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -44,6 +45,30 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def service_without_compare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The bundled BiGRU alone (``NER_FORWARD_MODEL=none``)."""
     yield from _start(tmp_path_factory, NER_FORWARD_MODEL="none")
+
+
+#: The synthetic corpus's entity types, renamed into a label set of a user's own.
+RENAMED = {"PER": "DRUG", "LOC": "DOSE", "ORG": "ROUTE"}
+
+
+@pytest.fixture(scope="module")
+def service_of_other_types(
+    corpus: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A tiny model trained here on the synthetic corpus with its types renamed, served alone."""
+    from model.training.train import train
+
+    root = tmp_path_factory.mktemp("other-types")
+    files = dict(corpus)  # its GloVe file
+    for name, count, seed in (("train", 120, 1), ("dev", 30, 2)):
+        sentences = [
+            [(token, tag[:2] + RENAMED[tag[2:]] if tag != "O" else tag) for token, tag in s]
+            for s in make_sentences(count, seed)
+        ]
+        files[name] = write_conll(root / f"{name}.txt", sentences)
+    config = tiny_config(files, root / "model", epochs=20)
+    train(config, log=lambda _: None)  # type: ignore[arg-type]
+    yield from _start(tmp_path_factory, NER_MODEL=str(root / "model"), NER_FORWARD_MODEL="none")
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +120,9 @@ def test_typed_text_shows_entities_and_what_backward_context_changed(
     assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "compared"
     both = _entities(browser, "bidirectional")
     assert ("Jordan Henderson", "PER") in both
+    # The bundled model's types keep their colours: PER's is page.js's first.
+    person = browser.find_element(By.CSS_SELECTOR, '#labels mark.entity[data-label="PER"]')
+    assert person.value_of_css_property("background-color") == "rgba(253, 230, 138, 1)"
     assert ("Berlin", "LOC") in both
     forward = _entities(browser, "forward")
     assert ("Berlin", "LOC") in forward
@@ -119,6 +147,27 @@ def test_without_compare_the_page_says_so_and_still_tags(
     assert ("Jordan Henderson", "PER") in _entities(browser, "bidirectional")
     assert not browser.find_element(By.ID, "forward-side").is_displayed()
     _screenshot(browser, "page-tag-only.png")
+
+
+def test_entity_types_of_a_users_own_each_get_a_colour_and_a_place_in_the_legend(
+    browser: WebDriver, service_of_other_types: str
+) -> None:
+    (served,) = httpx.get(service_of_other_types + "/v1/models").json()["models"]
+    assert sorted(served["labels"]) == sorted(RENAMED.values())
+    text = " ".join(token for token, _ in make_sentences(3, seed=5)[0])
+    _submit(browser, service_of_other_types, text + " Then " + text)
+    legend = {
+        mark.text: mark.value_of_css_property("background-color")
+        for mark in browser.find_elements(By.CSS_SELECTOR, "#labels mark.entity")
+    }
+    assert list(legend) == served["labels"]
+    assert len(set(legend.values())) == len(legend)  # a colour of its own each
+    marks = browser.find_elements(By.CSS_SELECTOR, "#bidirectional mark.entity")
+    assert {mark.get_attribute("data-label") for mark in marks} & set(RENAMED.values())
+    for mark in marks:
+        label = mark.get_attribute("data-label") or ""
+        assert mark.value_of_css_property("background-color") == legend[label]
+    _screenshot(browser, "page-other-types.png")
 
 
 #: The colours of the arrow (and the deciding word's outline) and of the curve, in page.css.
