@@ -151,8 +151,8 @@ class Metrics:
         )
         self.model_info = Gauge(
             "ner_model_info",
-            "1 for the model being served.",
-            ["model", "device", "bidirectional"],
+            "1 for each model being served (version: its repository version, if it has one).",
+            ["model", "version", "device", "bidirectional"],
             registry=r,
         )
         # Set by serving(): no series with a made-up device before the model is loaded.
@@ -161,14 +161,16 @@ class Metrics:
         self._request_series: dict[tuple[str, int], tuple[Histogram, Counter]] = {}
         self._entity_series: dict[str, Counter] = {}
 
-    def serving(
-        self, model: str, device: str, bidirectional: bool, depth: Callable[[], int]
-    ) -> None:
-        """Record what is being served and where the queue depth is read from."""
+    def serving(self, model: str, version: str, device: str, bidirectional: bool) -> None:
+        """Record a model being served ("" for ``version`` when it has none)."""
         self._inference = self.inference_duration.labels(device=device)
+        direction = str(bidirectional).lower()
         self.model_info.labels(
-            model=model, device=device, bidirectional=str(bidirectional).lower()
+            model=model, version=version, device=device, bidirectional=direction
         ).set(1)
+
+    def watch_queues(self, depth: Callable[[], int]) -> None:
+        """Where the queue depth is read from: the fullest queue's sentences."""
         self.queue_depth.set_function(depth)
 
     def restart_counter(self, model: str) -> Callable[[], None]:

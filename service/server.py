@@ -1,4 +1,4 @@
-"""``bigru-ner serve``: one uvicorn process with one model on one device.
+"""``bigru-ner serve``: one uvicorn process with its models on one device.
 
 Scale out with replicas (one per device), not with workers that would each hold a copy of
 the model and batch separately.
@@ -23,18 +23,17 @@ def serve(settings: Settings) -> None:
     import torch
     import uvicorn
 
-    from service.core.models import close, load_all
+    from service.core.models import close, load_settings_models
     from service.http.app import create_app
-    from service.settings import FORWARD, TAG
     from service.shutdown import DrainingServer
 
     torch.set_num_threads(settings.tuning.torch_threads)
     # As PID 1 of a container, the process ignores a stop signal that it has no handler for:
     # until uvicorn installs its own, a stop ends the loading here, children included.
     previous = signal.signal(signal.SIGTERM, _stop_loading)
-    models = load_all(settings.model_settings())
+    loaded = load_settings_models(settings)
     signal.signal(signal.SIGTERM, previous)
-    app = create_app(settings, models[TAG], models.get(FORWARD))
+    app = create_app(settings, loaded=loaded)
     # The libraries (and the model, when it is loaded here) are 200-250k objects that live as
     # long as the process. Frozen, they are out of the garbage collector's sight, and a full
     # collection no longer stops the event loop (BENCHMARKS.md, "Where the defaults come from").
@@ -52,7 +51,7 @@ def serve(settings: Settings) -> None:
     try:
         DrainingServer(config, app.state.service, settings.shutdown_grace_s).run()
     finally:
-        close(*models.values())
+        close(*(load.workers for load in loaded.values() if load.workers is not None))
 
 
 def _stop_loading(signum: int, frame: FrameType | None) -> None:
@@ -66,6 +65,7 @@ def main(overrides: Mapping[str, Any] | None = None) -> int:
     """Run the service; a bad setting or model ends it with status 2 and a clear message."""
     from model.artifact import ArtifactError
     from service.core.child import ModelProcessError
+    from service.core.repository import RepositoryError
 
     try:
         settings = load_settings(**dict(overrides or {}))
@@ -74,7 +74,8 @@ def main(overrides: Mapping[str, Any] | None = None) -> int:
         return 2
     try:
         serve(settings)
-    except (ArtifactError, ModelProcessError) as error:  # an artifact's error names its variable
+    # An artifact's error names its variable, a repository's its path.
+    except (ArtifactError, ModelProcessError, RepositoryError) as error:
         print(f"bigru-ner serve: {error}", file=sys.stderr)
         return 2
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,17 +19,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.bundled import DEFAULT_MODEL, FORWARD_MODEL
+from service.core.repository import NAME, scan
 from service.tuning import ENV_PREFIX, Tuning
 
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: Seconds sent in ``Retry-After`` with every 429 and 503.
 RETRY_AFTER_S = 1
-
-#: The role of the model that answers ``/v1/tag`` (and is ``/v1/compare``'s bidirectional side).
-TAG = "tag"
-#: The role of ``/v1/compare``'s forward-only model.
-FORWARD = "forward"
 
 #: Variables that are settings no more, and what replaced them.
 _REPLACED = {
@@ -41,15 +38,18 @@ _REPLACED = {
 
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
-    """How one served model is loaded and run: its ``role`` (:data:`TAG` or :data:`FORWARD`),
-    its artifact directory ``path`` and the ``variable`` that names it (quoted by errors about
-    it), ``device`` and ``torch_threads``; ``processes``, its model processes (0: it runs in
-    the server process); ``copy_tokens``, the largest batch that a copy of the model in the
-    server tags under light load; ``nice``, added to the model processes' niceness;
-    ``spill_tokens``, the tokens that must wait before a second batch goes out while one
-    computes; ``call_cost``, one model call's cost in padded tokens (None: never cut)."""
+    """How one served model is loaded and run: its ``name`` (what requests, ``/v1/models`` and
+    the metrics call it), its artifact directory ``path``, the ``variable`` that names it
+    (quoted by errors about it) and its repository ``version`` if it has one; ``twin``, the
+    name of the forward-only model that ``/v1/compare`` sets against it, and ``forward_only``
+    when it is such a twin itself; ``device`` and ``torch_threads``; ``processes``, its model
+    processes (0: it runs in the server process); ``copy_tokens``, the largest batch that a
+    copy of the model in the server tags under light load; ``nice``, added to the model
+    processes' niceness; ``spill_tokens``, the tokens that must wait before a second batch
+    goes out while one computes; ``call_cost``, one model call's cost in padded tokens (None:
+    never cut)."""
 
-    role: str
+    name: str
     path: Path
     variable: str
 
@@ -60,6 +60,9 @@ class ModelSettings:
     nice: int = 0
     spill_tokens: int = 0
     call_cost: int | None = None
+    version: int | None = None
+    twin: str | None = None
+    forward_only: bool = False
 
 
 class SettingsError(ValueError):
@@ -76,6 +79,17 @@ class Settings(BaseSettings):
 
     forward_model: Path | None = Field(FORWARD_MODEL, validate_default=False)
     """Forward-only model of ``/v1/compare`` and the page; ``none`` turns comparing off."""
+
+    model_repository: Path | None = None
+    """A model repository, ``<dir>/<name>/<version>/``: each model in it is served, at the
+    highest version that loads (``NER_MODEL`` and ``NER_FORWARD_MODEL`` are then not used)."""
+
+    default_model: str | None = None
+    """With a repository, the model of requests that name none; unset: ``bigru-conll03``
+    when the repository has it, else the first by name."""
+
+    max_models: int = Field(8, ge=1)
+    """With a repository, the most models loaded at once; any more are listed as failed."""
 
     device: str = "auto"
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -128,7 +142,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("model", "forward_model")
+    @field_validator("model", "forward_model", "model_repository")
     @classmethod
     def _model_is_directory(cls, value: Path | None) -> Path | None:
         # The bundled defaults are checked when they are loaded: they may not be installed yet.
@@ -170,6 +184,28 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
         return value
 
+    @field_validator("default_model")
+    @classmethod
+    def _is_a_model_name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a model name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_name_models(self) -> Settings:
+        if self.model_repository is None:
+            if self.default_model is not None:
+                raise ValueError("NER_DEFAULT_MODEL names a model of NER_MODEL_REPOSITORY")
+            if self.forward_model is not None and self.forward_model.name == self.model.name:
+                raise ValueError(
+                    f"NER_MODEL and NER_FORWARD_MODEL: both directories are named "
+                    f"{self.model.name!r}, which is how requests and metrics name models"
+                )
+        elif given := {"model", "forward_model"} & self.model_fields_set:
+            names = " and ".join(env_name(field) for field in sorted(given))
+            raise ValueError(f"{names}: not used with NER_MODEL_REPOSITORY; set one or the other")
+        return self
+
     @model_validator(mode="after")
     def _tuning_fits(self) -> Settings:
         in_server = self.model_workers == 0
@@ -202,8 +238,50 @@ class Settings(BaseSettings):
         return self.log_level in ("debug", "trace")
 
     def model_settings(self) -> list[ModelSettings]:
-        """The models to serve: ``model`` (:data:`TAG`) and, unless comparing is off,
-        ``forward_model`` (:data:`FORWARD`, one process, no copy in the server)."""
+        """What to load: ``model`` and, unless comparing is off, ``forward_model`` as its
+        twin; with a repository, every version of each of its models, highest first (the
+        first that loads serves). Raises ``RepositoryError`` for a repository it cannot read."""
+        if self.model_repository is None:
+            forward = self.forward_model
+            twin = forward.name if forward is not None else None
+            specs = [self._run(self.model.name, self.model, "NER_MODEL", twin=twin)]
+            if forward is not None:
+                specs.append(self._run(twin or "", forward, "NER_FORWARD_MODEL", forward_only=True))
+            return specs
+        entries = scan(self.model_repository)
+        twins = {entry.twin for entry in entries.values()}
+        return [
+            self._run(
+                name,
+                entry.path(version),
+                f"NER_MODEL_REPOSITORY ({name}/{version})",
+                version=version,
+                twin=entry.twin,
+                forward_only=name in twins,
+            )
+            for name, entry in entries.items()
+            for version in entry.versions
+        ]
+
+    def default_name(self, names: Sequence[str]) -> str | None:
+        """The model of requests that name none, among the ``names`` served."""
+        if self.model_repository is None:
+            return self.model.name
+        if self.default_model is not None:
+            return self.default_model
+        return DEFAULT_MODEL.name if DEFAULT_MODEL.name in names else min(names, default=None)
+
+    def _run(
+        self,
+        name: str,
+        path: Path,
+        variable: str,
+        *,
+        version: int | None = None,
+        twin: str | None = None,
+        forward_only: bool = False,
+    ) -> ModelSettings:
+        """How the model at ``path`` runs; a forward-only twin in one process and no copy."""
         on_cpu = self._on_cpu()
         processes = self.model_workers
         if processes is None:
@@ -216,24 +294,23 @@ class Settings(BaseSettings):
         call_cost = t.call_cost_tokens
         if call_cost is None and on_cpu:
             call_cost = 1000
-        models = [(TAG, self.model, "NER_MODEL", processes, copy)]
-        if self.forward_model is not None:
-            models.append((FORWARD, self.forward_model, "NER_FORWARD_MODEL", min(processes, 1), 0))
-        return [
-            ModelSettings(
-                role,
-                path,
-                variable,
-                self.device,
-                t.torch_threads,
-                count,
-                copy_tokens,
-                nice,
-                t.model_worker_min_tokens,
-                call_cost,
-            )
-            for role, path, variable, count, copy_tokens in models
-        ]
+        if forward_only:
+            processes, copy = min(processes, 1), 0
+        return ModelSettings(
+            name,
+            path,
+            variable,
+            self.device,
+            t.torch_threads,
+            processes,
+            copy,
+            nice,
+            t.model_worker_min_tokens,
+            call_cost,
+            version,
+            twin,
+            forward_only,
+        )
 
     def _on_cpu(self) -> bool:
         """Whether the model computes on the CPU (``auto``: when CUDA is not available)."""

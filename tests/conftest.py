@@ -118,6 +118,37 @@ def tiny_forward_model(corpus: dict[str, Path], tmp_path_factory: pytest.TempPat
     """The forward-only twin of :func:`tiny_model`."""
     from model.training.train import train
 
-    out = tmp_path_factory.mktemp("tiny-forward") / "model"
+    out = tmp_path_factory.mktemp("tiny-forward") / "forward-model"
     train(tiny_config(corpus, out, bidirectional=False), log=lambda _: None)  # type: ignore[arg-type]
+    return out
+
+
+#: What the span fixtures are made of: texts of drugs and their doses.
+DRUGS = ["Aspirin", "Ibuprofen", "Metformin", "Lisinopril", "Warfarin", "Insulin"]
+DOSES = ["50 mg", "2 tablets", "10 ml", "500 mg", "1 g", "3 drops"]
+SPAN_TEMPLATES = [
+    "Take {dose} of {drug} daily .",
+    "The patient was given {drug} , {dose} twice a day .",
+    "Stop {drug} if the rash returns .",
+    "She takes {dose} of {drug} at night .",
+    "No change was made today .",
+]
+
+
+def span_records(count: int, seed: int) -> list[tuple[str, list[tuple[int, int, str]]]]:
+    """Texts with the character spans of their DRUG and DOSE entities."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        text, spans = "", []
+        for piece in rng.choice(SPAN_TEMPLATES).split():
+            word, label = piece, None
+            if piece in ("{drug}", "{dose}"):
+                label = piece.strip("{}").upper()
+                word = rng.choice(DRUGS if label == "DRUG" else DOSES)
+            text += " " if text else ""
+            if label:
+                spans.append((len(text), len(text) + len(word), label))
+            text += word
+        out.append((text, spans))
     return out

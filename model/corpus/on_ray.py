@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pyarrow as pa
+import pandas as pd
 import ray
 
-from model.corpus.ray_io import CorpusDatasource, Output, Summary, items, uri
+from model.corpus.ray_io import CorpusDatasource, Output, Summary, uri
 from model.corpus.records import Format, Record, Reject
 from model.corpus.rows import Job, OutputFormat, Row, tag_records
 
@@ -43,8 +43,8 @@ class TagBatch:
         self.tagger = Tagger.load(job.model, resolve_device(job.device))
         self.job, self.output = job, output
 
-    def __call__(self, batch: pa.Table) -> dict[str, list[int]]:
-        read = items(batch)
+    def __call__(self, batch: pd.DataFrame) -> dict[str, list[int]]:
+        read = list(batch["item"])
         rejects = [item for item in read if isinstance(item, Reject)]
         records = [item for item in read if isinstance(item, Record)]
         rows: list[Row] = []
@@ -54,7 +54,7 @@ class TagBatch:
             tagged = tag_records(self.tagger, chunk, self.job.tokens)
             rows += tagged.rows
             words += sum(tagged.words)
-        self.output.write(batch.column("at")[0].as_py(), rows, rejects)
+        self.output.write(str(batch["at"].iloc[0]), rows, rejects)
         return {"records": [len(rows)], "rejects": [len(rejects)], "words": [words]}
 
 
@@ -77,7 +77,7 @@ def run_on_ray(
         TagBatch,
         fn_constructor_args=(job, target),
         batch_size=FILE_ROWS,
-        batch_format="pyarrow",
+        batch_format="pandas",
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=1,
     )

@@ -15,25 +15,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import posixpath
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
 from ray.data.block import Block
 from ray.data.datasource import FileBasedDatasource
 
-from model.corpus.records import Format, Limits, Reject, format_of, read_stream
+from model.corpus.records import Format, Limits, Record, Reject, format_of, read_stream
 from model.corpus.rows import OutputFormat, Row, write_rejects, write_rows
 
 
 class CorpusDatasource(FileBasedDatasource):
     """Text, JSONL or Parquet files as rows of two columns: ``item``, each record or reject
-    pickled, and ``at``, its place; in blocks of ``rows`` items."""
+    as the object it is (Ray carries Python objects itself, so their values keep their types:
+    a Parquet timestamp stays one), and ``at``, its place; in blocks of ``rows`` items."""
 
     def __init__(
         self, paths: str | list[str], fmt: Format | None, limits: Limits, rows: int
@@ -46,10 +47,10 @@ class CorpusDatasource(FileBasedDatasource):
         # Parquet wants to seek; Ray hands a stream, so the file is read whole.
         source: Any = pa.BufferReader(f.read()) if fmt == "parquet" else f
         file = hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
-        items: list[bytes] = []
+        items: list[Record | Reject] = []
         start = 0
         for item in read_stream(source, path, fmt, self.limits):
-            items.append(pickle.dumps(item))
+            items.append(item)
             if len(items) == self.rows:
                 yield _block(items, file, start)
                 items, start = [], start + len(items)
@@ -57,15 +58,9 @@ class CorpusDatasource(FileBasedDatasource):
             yield _block(items, file, start)
 
 
-def _block(items: list[bytes], file: str, start: int) -> pa.Table:
+def _block(items: list[Record | Reject], file: str, start: int) -> pd.DataFrame:
     at = [f"{file}-{start + i:012d}" for i in range(len(items))]
-    return pa.table({"item": pa.array(items, pa.binary()), "at": at})
-
-
-def items(table: pa.Table) -> list[Any]:
-    """The records and rejects of a block's ``item`` column. Pickled, their values keep their
-    types (a Parquet timestamp stays one) and cost less than JSON on the way."""
-    return [pickle.loads(value) for value in table.column("item").to_pylist()]
+    return pd.DataFrame({"item": pd.Series(items, dtype=object), "at": at})
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,7 @@ from typing import TypeVar
 from model.pipeline import Document, Prediction, Tagged, tagged
 from service.core.backend import ModelInfo
 from service.core.deciding import DecidingWord, check_sentences, find
-from service.core.service import Inputs, Service, decode, predict
-from service.settings import FORWARD, TAG
+from service.core.service import Inputs, ServedModel, Service, decode, predict
 
 _T = TypeVar("_T")
 
@@ -39,13 +38,13 @@ class Comparison:
 
 
 async def predict_both(
-    service: Service, documents: Sequence[Document]
+    forward: ServedModel, bidirectional: ServedModel, documents: Sequence[Document]
 ) -> tuple[list[Prediction], list[Prediction]]:
     """Tags of every sentence from both models, computed side by side; the first error (a
     :class:`service.core.errors.ServiceError`) is raised once both have answered."""
     outcomes = await asyncio.gather(
-        predict(service.models[FORWARD].batcher, documents),
-        predict(service.models[TAG].batcher, documents),
+        predict(forward.batcher, documents),
+        predict(bidirectional.batcher, documents),
         return_exceptions=True,
     )
     for outcome in outcomes:
@@ -58,27 +57,29 @@ async def predict_both(
 
 async def compare(
     service: Service,
+    pair: tuple[ServedModel, ServedModel],
     inputs: Inputs,
     client: str,
     deciding_words: bool,
     encode: Callable[[Comparison], _T],
 ) -> _T:
-    """``/v1/compare``: the inputs tagged by both models, encoded by ``encode``."""
-    models = service.serving()
+    """``/v1/compare``: the inputs tagged by both models of ``pair`` (a model and its
+    forward-only twin, from :meth:`Service.pair`), encoded by ``encode``."""
+    served, twin = pair
     settings, metrics = service.settings, service.metrics
     with service.admission(client):
         documents = await decode(inputs, settings, metrics)
         if deciding_words:
             check_sentences(documents, settings)
-        forward, bidirectional = await predict_both(service, documents)
+        forward, bidirectional = await predict_both(twin, served, documents)
         found = None
         if deciding_words:
-            found = await find(models[TAG].workers, documents, forward, bidirectional, settings)
+            found = await find(served.workers, documents, forward, bidirectional, settings)
         started = time.perf_counter()
         lefts, boths = tagged(documents, forward), tagged(documents, bidirectional)
         decided: Sequence[dict[int, DecidingWord] | None] = found or [None] * len(documents)
         results = [Compared(*r) for r in zip(lefts, boths, decided, strict=True)]
-        info = (models[FORWARD].workers.info, models[TAG].workers.info)
+        info = (twin.workers.info, served.workers.info)
         answer = encode(Comparison(*info, results))
         metrics.postprocess_duration.observe(time.perf_counter() - started)
         metrics.observe_comparison(

@@ -30,7 +30,7 @@ from service.core.errors import (
 )
 from service.core.workers import Workers
 from service.metrics import Metrics
-from service.settings import FORWARD, RETRY_AFTER_S, TAG, Settings
+from service.settings import RETRY_AFTER_S, Settings
 
 _T = TypeVar("_T")
 
@@ -53,16 +53,35 @@ class ServedModel(NamedTuple):
         return self.batcher.running and self.workers.alive
 
 
+#: The states of a model in ``GET /v1/models``.
+LOADING, READY, FAILED = "loading", "ready", "failed"
+
+
+@dataclass
+class Model:
+    """A model of the server, by name: its repository version, the name of its forward-only
+    twin, its state (:data:`LOADING`, :data:`READY` or :data:`FAILED`, with the ``reason``)
+    and, once ready, what serves it."""
+
+    name: str
+    version: int | None = None
+    twin: str | None = None
+    state: str = LOADING
+    reason: str | None = None
+    served: ServedModel | None = None
+
+
 @dataclass
 class Service:
-    """The state of one app: its settings, metrics and served models (by role, filled in at
-    start-up), the requests in progress, and whether it is shutting down."""
+    """The state of one app: its settings, metrics and models (by name, filled in at
+    start-up), the model of requests that name none, the requests in progress, and whether
+    it is shutting down."""
 
     settings: Settings
     metrics: Metrics
-    #: The roles it serves once started: :data:`TAG`, and :data:`FORWARD` when comparing.
-    roles: tuple[str, ...] = (TAG,)
-    models: dict[str, ServedModel] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    #: The model of requests that name none.
+    default: str | None = None
     #: Tag requests in progress per client address.
     clients: Counter[str] = field(default_factory=Counter)
     #: ``/v1/*`` requests being handled (what a graceful shutdown waits for).
@@ -71,38 +90,66 @@ class Service:
     draining: bool = False
 
     @property
-    def comparing(self) -> bool:
-        """Whether ``/v1/compare`` is served."""
-        return FORWARD in self.roles
+    def served(self) -> dict[str, ServedModel]:
+        """The models that are ready, by name."""
+        return {n: m.served for n, m in self.models.items() if m.served is not None}
 
     @property
     def ready(self) -> bool:
-        """True once every model is loaded and its batcher runs, until shutdown begins; False
-        while a model's child process is being replaced."""
-        models = self.models
-        return not self.draining and all(r in models and models[r].up for r in self.roles)
+        """True once the default model (and its twin) and every other model that loaded are
+        up, until shutdown begins; False while a model's child process is being replaced."""
+        default = self.models.get(self.default or "")
+        if self.draining or default is None or default.served is None:
+            return False
+        return all(served.up for served in self.served.values())
 
     def under_light_load(self) -> bool:
         """At most one ``/v1/*`` request in progress: the one whose sentences are tagged."""
         return self.active <= 1
 
-    def serving(self) -> dict[str, ServedModel]:
-        """The served models, by role; raises ``not_ready`` unless every one is ready."""
+    def check_ready(self) -> None:
+        """Raises ``not_ready`` unless every model is ready."""
         if not self.ready:
             raise not_ready(RETRY_AFTER_S)
-        return self.models
+
+    def serving(self, name: str | None = None) -> ServedModel:
+        """The model ``name`` (None: the default), if it serves; ``model_not_found`` naming
+        the models there are, or ``not_ready``."""
+        if not self.models:  # not started yet
+            raise not_ready(RETRY_AFTER_S)
+        model = self.models.get(name or self.default or "")
+        if model is None:
+            listed = ", ".join(sorted(self.models))
+            raise ServiceError("model_not_found", f"no model {name!r} here; the models: {listed}")
+        if self.draining or model.served is None or not model.served.up:
+            reason = f": {model.reason}" if model.reason else ""
+            raise not_ready(RETRY_AFTER_S, f"the model {model.name!r} is {model.state}{reason}")
+        return model.served
+
+    def pair(self, name: str | None = None) -> tuple[ServedModel, ServedModel]:
+        """The model ``name`` and the forward-only twin it names, for ``/v1/compare``;
+        ``compare_disabled`` when it names none."""
+        model = self.models.get(name or self.default or "")
+        if model is not None and model.twin is None:
+            raise ServiceError(
+                "compare_disabled",
+                f"the model {model.name!r} has no forward-only twin to compare it with "
+                "(NER_FORWARD_MODEL is off, or its model.json names none); use /v1/tag",
+            )
+        bidirectional = self.serving(name)
+        return bidirectional, self.serving(model.twin if model else None)
 
     def refusal(self, posting: bool) -> ServiceError | None:
         """Why a new ``/v1/*`` request is refused before it is read, if it is: the server is
-        shutting down, or (for one that posts sentences) the queue is full. Under overload,
-        refusals must cost the server little, or they take the CPU that the accepted requests
-        need."""
+        shutting down, or (for one that posts sentences) every model's queue is full. Under
+        overload, refusals must cost the server little, or they take the CPU that the
+        accepted requests need."""
         if self.draining:
             return not_ready(RETRY_AFTER_S, "the server is shutting down")
-        served = self.models.get(TAG)
-        if posting and served is not None:
+        queues = [served.batcher for served in self.served.values()]
+        if posting and queues:
             try:
-                served.batcher.check_room()
+                min(queues, key=lambda batcher: batcher.depth).check_room()
             except QueueFull as full:
                 return from_batcher(full, RETRY_AFTER_S)
         return None
@@ -117,7 +164,7 @@ class Service:
         that dies from now on is not replaced (the ones up still answer what was accepted).
         Called from a signal handler: takes no lock."""
         self.draining = True
-        for served in self.models.values():
+        for served in self.served.values():
             served.workers.retire()
 
     def admission(self, client: str) -> Admission:
@@ -256,7 +303,7 @@ async def tag(
     client: str,
     encode: Callable[[ModelInfo, list[Tagged]], _T],
 ) -> _T:
-    """``/v1/tag``: the inputs' entities from ``served`` (the :data:`TAG` model of
+    """``/v1/tag``: the inputs' entities from ``served`` (a model of
     :meth:`Service.serving`), encoded by ``encode`` (into the answer's body)."""
     with service.admission(client):
         documents = await decode(inputs, service.settings, service.metrics)

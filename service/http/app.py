@@ -8,7 +8,7 @@ are drained and stopped at its end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from service.core.backend import Backend, InProcessBackend, TaggerLike
-from service.core.models import serving
+from service.core.models import Load, serving
 from service.core.service import Service
 from service.core.workers import Workers
 from service.http.errors import install_error_handlers
@@ -32,7 +32,7 @@ from service.http.routes import compare, health, metrics, models, page, tag
 from service.http.schemas.compare import CompareRequest
 from service.http.schemas.tag import TagRequest
 from service.metrics import Metrics
-from service.settings import FORWARD, TAG, Settings, load_settings
+from service.settings import Settings, load_settings
 
 Model = Workers | Backend | TaggerLike
 
@@ -49,26 +49,35 @@ def create_app(
     settings: Settings | None = None,
     tagger: Model | None = None,
     forward: Model | None = None,
+    *,
+    loaded: Mapping[str, Load] | None = None,
 ) -> FastAPI:
-    """The service's app; ``tagger`` replaces loading ``settings.model`` and ``forward`` loading
-    ``settings.forward_model`` (tests pass taggers or backends, ``bigru-ner serve`` the
-    workers it loaded); they are then left to the caller to close. ``/v1/compare`` is served
-    when ``forward`` is given or ``settings.forward_model`` is set."""
+    """The service's app. ``loaded``: the models that ``bigru-ner serve`` loaded already, by
+    name. ``tagger`` and ``forward`` (tests' taggers or backends) stand in for
+    ``settings.model`` and ``settings.forward_model``. What is given is left to the caller to
+    close; what the settings name besides is loaded here."""
     settings = settings or load_settings()
-    comparing = forward is not None or settings.forward_model is not None
-    roles = (TAG, FORWARD) if comparing else (TAG,)
-    given = {
-        role: as_workers(model)
-        for role, model in ((TAG, tagger), (FORWARD, forward))
-        if model is not None
-    }
-    service = Service(settings, Metrics(), roles)
+    given = dict(loaded or {})
+    twin = settings.forward_model.name if settings.forward_model is not None else None
+    for model, variable in ((forward, "NER_FORWARD_MODEL"), (tagger, "NER_MODEL")):
+        if model is None:
+            continue
+        workers = as_workers(model)
+        name = workers.info.name
+        if name in given:
+            raise ValueError(f"two models are named {name!r}")
+        if variable == "NER_FORWARD_MODEL":
+            given[name], twin = Load(name, workers, variable, forward_only=True), name
+        else:
+            given[name] = Load(name, workers, variable, twin=twin)
+    service = Service(settings, Metrics())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         light_load = service.under_light_load
-        async with serving(settings, service.metrics, given, roles, light_load) as served:
-            service.models.update(served)
+        async with serving(settings, service.metrics, given, light_load) as (models, default):
+            service.models.update(models)
+            service.default = default
             stop_metrics = service.metrics.serve_apart(settings.host, settings.metrics_port_apart)
             try:
                 yield

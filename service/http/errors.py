@@ -29,6 +29,7 @@ STATUS: dict[str, int] = {
     "invalid_json": 400,
     "unauthorized": 401,
     "compare_disabled": 404,
+    "model_not_found": 404,
     "method_not_allowed": 405,
     "body_too_large": 413,
     "too_many_texts": 413,

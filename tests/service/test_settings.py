@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -164,11 +165,31 @@ def test_serve_stops_at_a_bad_forward_model(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # The bidirectional one under a name of its own: two models may not share one.
+    both_ways = shutil.copytree(tiny_model, tmp_path / "both-ways")
+    empty = tmp_path / "empty"
+    empty.mkdir()
     monkeypatch.setenv(
-        "NER_FORWARD_MODEL", str(tmp_path if forward == "empty directory" else tiny_model)
+        "NER_FORWARD_MODEL", str(empty if forward == "empty directory" else both_ways)
     )
     assert main(["serve", "--model", str(tiny_model), "--device", "cpu", "--port", "0"]) == 2
     error = capsys.readouterr().err
     assert "NER_FORWARD_MODEL: " in error and "NER_MODEL" not in error.replace("NER_FORWARD", "")
     if forward == "bidirectional":
         assert "bidirectional, not forward-only" in error
+
+
+def test_two_models_of_one_name_or_a_repository_with_them_are_refused(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin = shutil.copytree(tiny_model, tmp_path / "model")  # named as NER_MODEL is
+    with pytest.raises(SettingsError, match="both directories are named 'model'"):
+        load_settings(model=tiny_model, forward_model=twin)
+    monkeypatch.setenv("NER_MODEL", str(tiny_model))
+    with pytest.raises(SettingsError, match="NER_MODEL: not used with NER_MODEL_REPOSITORY"):
+        load_settings(model_repository=tmp_path)
+    monkeypatch.delenv("NER_MODEL")
+    with pytest.raises(SettingsError, match="NER_DEFAULT_MODEL names a model of NER_MODEL_REP"):
+        load_settings(default_model="news")
+    with pytest.raises(SettingsError, match="NER_DEFAULT_MODEL: 'a b' is not a model name"):
+        load_settings(model_repository=tmp_path, default_model="a b")

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Request, Response
 from model.pipeline import Tagged
 from service.core import comparing
 from service.core.comparing import Compared, Comparison
-from service.core.errors import ServiceError
 from service.core.service import Service
 from service.http.schemas.compare import (
     COMPARE_REQUEST_EXAMPLES,
@@ -34,7 +33,8 @@ router = APIRouter(tags=["tagging"])
 _ERRORS = TAGGING_ERRORS | {
     404: {
         "model": ErrorResponse,
-        "description": "This server does not compare (compare_disabled).",
+        "description": "The model has no forward-only twin to compare it with "
+        "(compare_disabled), or no such model (model_not_found).",
     },
     413: {
         "model": ErrorResponse,
@@ -63,16 +63,11 @@ async def compare(request: Request) -> Response:
     """
     require_json(request.headers.get("content-type"))
     service: Service = request.app.state.service
-    if not service.comparing:
-        raise ServiceError(
-            "compare_disabled",
-            "this server does not compare models (NER_FORWARD_MODEL is off); use /v1/tag",
-        )
-    service.serving()
     inputs = parse_json(await request.body(), CompareRequest)
+    pair = service.pair(inputs.model)
     client = request.client.host if request.client else "unknown"
     deciding = inputs.deciding_words
-    answer = await comparing.compare(service, inputs, client, deciding, _encode)
+    answer = await comparing.compare(service, pair, inputs, client, deciding, _encode)
     # Tokens carry ``deciding`` only when it was asked for: without it the answer is as before.
     return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 

@@ -1,15 +1,14 @@
-"""``GET /v1/models``: the models being served."""
+"""``GET /v1/models``: every model of the server and its state."""
 
 from __future__ import annotations
-
-from dataclasses import asdict
 
 from fastapi import APIRouter
 
 from service.core.errors import not_ready
+from service.core.service import Model
 from service.http.deps import ServiceDep
 from service.http.schemas.tag import ErrorResponse, ModelOut, ModelsResponse
-from service.settings import FORWARD, RETRY_AFTER_S, TAG
+from service.settings import RETRY_AFTER_S
 
 router = APIRouter(tags=["models"])
 
@@ -17,17 +16,30 @@ router = APIRouter(tags=["models"])
 @router.get(
     "/v1/models",
     response_model=ModelsResponse,
-    responses={503: {"model": ErrorResponse, "description": "No model loaded yet."}},
-    summary="The served models",
+    responses={503: {"model": ErrorResponse, "description": "Not started yet."}},
+    summary="The models",
 )
 async def models(service: ServiceDep) -> ModelsResponse:
-    """Name, entity labels, direction, number of weights, device and endpoints of each model:
-    the one of ``/v1/tag`` first, then the forward-only model of ``/v1/compare``."""
-    if TAG not in service.models:
+    """Name, version, state (``loading``, ``ready``, or ``failed`` with the reason), whether it
+    is the default, its forward-only twin and, once loaded, its entity labels, direction,
+    number of weights and device: the default model first, then the others by name."""
+    if not service.models:
         raise not_ready(RETRY_AFTER_S)
-    forward = service.models.get(FORWARD)
-    endpoints = ["/v1/tag", "/v1/compare"] if forward is not None else ["/v1/tag"]
-    listed = [ModelOut(**asdict(service.models[TAG].workers.info), endpoints=endpoints)]
-    if forward is not None:
-        listed.append(ModelOut(**asdict(forward.workers.info), endpoints=["/v1/compare"]))
-    return ModelsResponse(models=listed)
+    ordered = sorted(service.models.values(), key=lambda m: (m.name != service.default, m.name))
+    return ModelsResponse(models=[_listed(model, service.default) for model in ordered])
+
+
+def _listed(model: Model, default: str | None) -> ModelOut:
+    listed = ModelOut(
+        name=model.name,
+        version=model.version,
+        state=model.state,
+        reason=model.reason,
+        default=model.name == default,
+        twin=model.twin,
+    )
+    if model.served is not None:
+        info = model.served.workers.info
+        listed.labels, listed.bidirectional = info.labels, info.bidirectional
+        listed.parameters, listed.device = info.parameters, info.device
+    return listed

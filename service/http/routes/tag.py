@@ -27,7 +27,6 @@ from service.http.schemas.tag import (
     parse_json,
     require_json,
 )
-from service.settings import TAG
 
 PATH = "/v1/tag"
 
@@ -58,11 +57,11 @@ class TagRoute:
             raise ServiceError("method_not_allowed", "Method Not Allowed")
         types = [v for k, v in scope["headers"] if k == b"content-type"]
         require_json(types[0].decode("latin-1") if types else None)
-        served = self.service.serving()[TAG]
         body = await _body(receive)
         if body is None:
             return None
         inputs = parse_json(body, TagRequest)
+        served = self.service.serving(inputs.model)
         client = scope["client"][0] if scope.get("client") else "unknown"
         answer = await core.tag(self.service, served, inputs, client, encode_tags)
         return Response(answer, media_type="application/json")

@@ -17,7 +17,7 @@ import json
 from collections.abc import Sequence
 from email.message import Message
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -33,6 +33,7 @@ from pydantic.dataclasses import dataclass
 from model.pipeline import Tagged
 from service.core.backend import ModelInfo
 from service.core.errors import ServiceError
+from service.core.repository import NAME
 
 _EXAMPLE_TEXT = "Jordan signed a trade agreement with Egypt ."
 
@@ -76,6 +77,7 @@ class ErrorResponse(BaseModel):
 #: The error answers of the tagging endpoints, for the OpenAPI schema.
 TAGGING_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+    404: {"model": ErrorResponse, "description": "No model of that name (model_not_found)."},
     413: {"model": ErrorResponse, "description": "Body, text count or a text over the limits."},
     415: {"model": ErrorResponse, "description": "The body is not declared as JSON."},
     422: {"model": ErrorResponse, "description": "JSON that is not a valid request."},
@@ -95,6 +97,13 @@ class TagRequest(BaseModel):
     )
     tokens: list[list[NonEmptyToken]] | None = Field(
         None, description="Pre-tokenized sentences; one result each, offsets are token indices."
+    )
+    model: str | None = Field(
+        None,
+        pattern=f"^{NAME.pattern}$",
+        description="The model to tag with, by name (GET /v1/models); unset: the server's "
+        "default model. An unknown name: 404 model_not_found.",
+        examples=["bigru-conll03"],
     )
 
     @model_validator(mode="after")
@@ -167,24 +176,26 @@ def encode_tags(info: ModelInfo, results: list[Tagged]) -> bytes:
 
 
 class ModelOut(BaseModel):
-    """A model being served."""
+    """A model of the server: its name, version and state, and what it is once loaded."""
 
     name: str
-    labels: list[str] = Field(description="Entity labels it can find, e.g. LOC, MISC, ORG, PER.")
-    bidirectional: bool
-    parameters: int = Field(description="Number of weights.")
-    device: str
-    endpoints: list[str] = Field(
-        description="The endpoints it answers: /v1/tag (and /v1/compare's bidirectional side), "
-        "or /v1/compare alone for the forward-only model.",
-        examples=[["/v1/tag", "/v1/compare"]],
+    version: int | None = Field(description="Its repository version; null without one.")
+    state: Literal["loading", "ready", "failed"]
+    reason: str | None = Field(None, description="Why it failed, when it did.")
+    default: bool = Field(description="Whether requests that name no model get this one.")
+    twin: str | None = Field(
+        description="The forward-only model that /v1/compare sets against it, if any."
     )
+    labels: list[str] | None = Field(
+        None, description="Entity labels it can find, e.g. LOC, MISC, ORG, PER (once loaded)."
+    )
+    bidirectional: bool | None = None
+    parameters: int | None = Field(None, description="Number of weights.")
+    device: str | None = None
 
 
 class ModelsResponse(BaseModel):
-    """The models being served: first the one of ``/v1/tag``, then the forward-only model of
-    ``/v1/compare`` when comparing is on (one each per process: scale out with more
-    processes)."""
+    """Every model of the server: the default first, then the others by name."""
 
     models: list[ModelOut]
 

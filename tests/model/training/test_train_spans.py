@@ -2,53 +2,24 @@
 their own: the artifact lists the data's labels and tags them."""
 
 import json
-import random
 from pathlib import Path
 
 from model.artifact import load
 from model.cli import main
 from model.tagger import Tagger
-
-DRUGS = ["Aspirin", "Ibuprofen", "Metformin", "Lisinopril", "Warfarin", "Insulin"]
-DOSES = ["50 mg", "2 tablets", "10 ml", "500 mg", "1 g", "3 drops"]
-TEMPLATES = [
-    "Take {dose} of {drug} daily .",
-    "The patient was given {drug} , {dose} twice a day .",
-    "Stop {drug} if the rash returns .",
-    "She takes {dose} of {drug} at night .",
-    "No change was made today .",
-]
-
-
-def _records(count: int, seed: int) -> list[tuple[str, list[tuple[int, int, str]]]]:
-    """Texts with the character spans of their DRUG and DOSE entities."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(count):
-        text, spans = "", []
-        for piece in rng.choice(TEMPLATES).split():
-            word, label = piece, None
-            if piece in ("{drug}", "{dose}"):
-                label = piece.strip("{}").upper()
-                word = rng.choice(DRUGS if label == "DRUG" else DOSES)
-            text += " " if text else ""
-            if label:
-                spans.append((len(text), len(text) + len(word), label))
-            text += word
-        out.append((text, spans))
-    return out
+from tests.conftest import span_records
 
 
 def test_a_model_trained_on_spans_tags_their_types(tmp_path: Path) -> None:
     train = tmp_path / "train.jsonl"  # Doccano
     train.write_text(
-        "".join(json.dumps({"text": t, "label": s}) + "\n" for t, s in _records(100, seed=1)),
+        "".join(json.dumps({"text": t, "label": s}) + "\n" for t, s in span_records(100, seed=1)),
         encoding="utf-8",
     )
     dev = tmp_path / "dev.json"  # Prodigy's spans, as one JSON list
     spans = [
         {"text": t, "spans": [{"start": a, "end": b, "label": c} for a, b, c in s]}
-        for t, s in _records(20, seed=2)
+        for t, s in span_records(20, seed=2)
     ]
     dev.write_text(json.dumps(spans), encoding="utf-8")
     out = tmp_path / "model"

@@ -1,7 +1,7 @@
-"""Loading the served models (:func:`service.core.models.load_workers`, ``load_all``): each in
-its place and in as many copies as its settings say; a bad model directory stops
-``bigru-ner serve`` before it listens, with a message that says which file is wrong and how;
-it never comes up half-working."""
+"""Loading the served models (:func:`service.core.models.load_workers` and
+``load_settings_models``): each in its place and in as many copies as its settings say; a bad
+model directory stops ``bigru-ner serve`` before it listens, with a message that says which file
+is wrong and how; it never comes up half-working."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from model.tagger import Tagger
 from service.cli import main
 from service.core import models
 from service.core.backend import Backend, InProcessBackend
-from service.core.models import close, load_all, load_workers
+from service.core.models import close, load_settings_models, load_workers
 from service.core.process import ChildProcessBackend
 from service.settings import ModelSettings, usable_cpus
 from tests.service.support import StubTagger, settings
@@ -72,16 +72,18 @@ def test_both_models_load_side_by_side_each_in_its_place(
     tiny_model: Path, tiny_forward_model: Path
 ) -> None:
     specs = settings(model=tiny_model, forward_model=tiny_forward_model, device="cpu")
-    loaded = load_all(specs.model_settings())
+    loaded = load_settings_models(specs)
     try:
-        assert set(loaded) == {"tag", "forward"}
-        tagger, forward = loaded["tag"], loaded["forward"]
+        assert set(loaded) == {"model", "forward-model"}
+        tagger, forward = loaded["model"].workers, loaded["forward-model"].workers
+        assert tagger is not None and forward is not None
         for workers in (tagger, forward):
             assert [type(b) for b in workers.backends] == [ChildProcessBackend]
             assert workers.copy is None
         assert tagger.info.bidirectional and not forward.info.bidirectional
+        assert loaded["model"].twin == "forward-model" and loaded["forward-model"].forward_only
     finally:
-        close(*loaded.values())
+        close(*(load.workers for load in loaded.values() if load.workers is not None))
     assert not tagger.alive and not forward.alive
 
 
@@ -90,17 +92,17 @@ def test_a_bad_forward_model_ends_the_main_models_process_too(
 ) -> None:
     before = set(multiprocessing.active_children())
     with pytest.raises(ArtifactError, match="NER_FORWARD_MODEL"):
-        specs = settings(model=tiny_model, forward_model=tmp_path, device="cpu")
-        load_all(specs.model_settings())
+        load_settings_models(settings(model=tiny_model, forward_model=tmp_path, device="cpu"))
     assert set(multiprocessing.active_children()) == before
 
 
 def test_a_bidirectional_forward_model_is_refused_and_closed(
-    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     closed: list[Backend] = []
     monkeypatch.setattr(InProcessBackend, "close", lambda self: closed.append(self))
-    spec = settings(model=tiny_model, forward_model=tiny_model, model_workers=0, device="cpu")
+    both_ways = shutil.copytree(tiny_model, tmp_path / "both-ways")
+    spec = settings(model=tiny_model, forward_model=both_ways, model_workers=0, device="cpu")
     with pytest.raises(ArtifactError, match="NER_FORWARD_MODEL: .* is bidirectional"):
         load_workers(spec.model_settings()[1])
     assert len(closed) == 1

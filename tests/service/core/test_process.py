@@ -57,7 +57,7 @@ async def test_an_app_that_loads_its_model_runs_it_in_a_process_and_ends_it(
     app = create_app(settings(model=tiny_model, device="cpu"))
     async with serving(app) as client:
         tagged = await client.post("/v1/tag", json={"text": "Mary Rossi visited Oslo ."})
-        (served,) = app.state.service.models["tag"].workers.backends
+        (served,) = app.state.service.serving().workers.backends
         assert isinstance(served, ChildProcessBackend)
     assert tagged.status_code == 200
     assert not served._process.is_alive()
@@ -188,7 +188,7 @@ def test_the_service_is_unready_while_its_model_is_down_and_recovers(
     with uvicorn_thread(app) as url, httpx.Client(base_url=url, timeout=120) as client:
         assert client.post("/v1/tag", json=body).status_code == 200
         (model / "config.json").rename(tmp_path / "config.json")
-        (backend,) = app.state.service.models["tag"].workers.backends
+        (backend,) = app.state.service.serving().workers.backends
         _kill_child(backend)
         wait_for(lambda: client.get("/readyz").status_code == 503, 120, "readyz 503", 0.05)
         refused = client.post("/v1/tag", json=body)

@@ -123,7 +123,7 @@ async def test_a_service_with_two_model_workers_runs_two_processes_and_ends_them
     for count in (1, 2):
         app = create_app(settings(model=tiny_model, device="cpu", model_workers=count))
         async with serving(app) as client:
-            workers = app.state.service.models["tag"].workers
+            workers = app.state.service.serving().workers
             replies = await asyncio.gather(*(client.post("/v1/tag", json=t) for t in texts))
         answers[count] = [(r.status_code, r.json()["results"]) for r in replies]
     assert workers.size == 2

@@ -45,7 +45,7 @@ async def test_each_token_gets_both_models_tags_and_whether_they_differ(
     assert compared.status_code == 200, compared.text
     body = CompareResponse.model_validate_json(compared.content)
     assert (body.models.forward, body.models.bidirectional, body.device) == (
-        "model",
+        "forward-model",
         "model",
         "cpu",
     )
@@ -117,7 +117,7 @@ async def test_readiness_needs_both_models(stub: StubTagger) -> None:
     app = create_app(settings(), stub, LeftToRight())
     async with serving(app) as client:
         assert (await client.get("/readyz")).status_code == 200
-        await app.state.service.models["forward"].batcher.stop()
+        await app.state.service.served["stub-forward"].batcher.stop()
         unready = await client.get("/readyz")
         refused = await client.post("/v1/compare", json={"text": "Mary left"})
     assert unready.status_code == 503
@@ -125,8 +125,10 @@ async def test_readiness_needs_both_models(stub: StubTagger) -> None:
 
 
 async def test_a_bidirectional_forward_model_stops_start_up(stub: StubTagger) -> None:
-    app = create_app(settings(), stub, StubTagger())
-    with pytest.raises(ArtifactError, match="NER_FORWARD_MODEL: stub is bidirectional"):
+    both_ways = StubTagger()
+    both_ways.name = "both-ways"  # type: ignore[misc]
+    app = create_app(settings(), stub, both_ways)
+    with pytest.raises(ArtifactError, match="NER_FORWARD_MODEL: both-ways is bidirectional"):
         async with serving(app):
             pass
 

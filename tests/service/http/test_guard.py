@@ -69,7 +69,7 @@ async def test_past_the_deadline_the_answer_is_504_and_the_work_is_withdrawn(
         started = time.monotonic()
         queued = await client.post("/v1/tag", json={"text": "queued"})
         waited = time.monotonic() - started
-        assert service.models["tag"].batcher.depth == 0  # nothing left waiting for the model
+        assert service.serving().batcher.depth == 0  # nothing left waiting for the model
         in_model = await held  # its batch is still in the model: it times out as well
         assert service.active == 0 and not service.clients  # no place held for them
         stub.gate.set()
@@ -103,7 +103,7 @@ def test_clients_that_disconnect_leave_no_work_behind(stub: StubTagger) -> None:
                         with pytest.raises(httpx.ReadTimeout):
                             await impatient.post("/v1/tag", json={"texts": [f"gone{i}", "x"]})
                     await wait_until(
-                        lambda: service.models["tag"].batcher.depth == 0 and service.active == 1
+                        lambda: service.serving().batcher.depth == 0 and service.active == 1
                     )
                     stub.gate.set()
                     assert (await held).status_code == 200

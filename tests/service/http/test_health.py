@@ -42,7 +42,7 @@ async def test_shutdown_turns_unready_and_finishes_accepted_requests(stub: StubT
         in_model = asyncio.create_task(client.post("/v1/tag", json={"text": "Mary left"}))
         await wait_until(lambda: stub.batches)
         queued = asyncio.create_task(client.post("/v1/tag", json={"text": "Olga stayed"}))
-        await wait_until(lambda: app.state.service.models["tag"].batcher.depth == 1)
+        await wait_until(lambda: app.state.service.serving().batcher.depth == 1)
 
         shutdown = asyncio.create_task(lifespan.__aexit__(None, None, None))
         await wait_until(lambda: not app.state.service.ready)

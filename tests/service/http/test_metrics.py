@@ -64,9 +64,7 @@ async def test_gauges_show_queue_and_requests_in_flight(stub: StubTagger) -> Non
         held = [
             asyncio.create_task(client.post("/v1/tag", json={"text": f"t{i}"})) for i in range(3)
         ]
-        await wait_until(
-            lambda: stub.batches and app.state.service.models["tag"].batcher.depth == 2
-        )
+        await wait_until(lambda: stub.batches and app.state.service.serving().batcher.depth == 2)
         busy = (await client.get("/metrics")).text
         stub.gate.set()
         await asyncio.gather(*held)

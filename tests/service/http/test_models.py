@@ -21,22 +21,35 @@ async def test_describes_the_loaded_bigru(tiny_tagger: Tagger) -> None:
     weights = sum(p.numel() for p in tiny_tagger.model.network.parameters())
     assert described == {
         "name": "model",
+        "version": None,
+        "state": "ready",
+        "reason": None,
+        "default": True,
+        "twin": None,
         "labels": ["LOC", "ORG", "PER"],
         "bidirectional": True,
         "parameters": weights,
         "device": "cpu",
-        "endpoints": ["/v1/tag"],
     }
 
 
-async def test_lists_the_forward_model_of_compare_after_the_tag_model(
+async def test_lists_the_forward_model_of_compare_after_the_default_model(
     tiny_tagger: Tagger, tiny_forward_tagger: Tagger
 ) -> None:
     app = create_app(settings(), tiny_tagger, tiny_forward_tagger)
     async with serving(app) as client:
         tagging, comparing = (await client.get("/v1/models")).json()["models"]
-    assert (tagging["bidirectional"], tagging["endpoints"]) == (True, ["/v1/tag", "/v1/compare"])
-    assert (comparing["bidirectional"], comparing["endpoints"]) == (False, ["/v1/compare"])
+    assert (tagging["name"], tagging["default"], tagging["twin"]) == (
+        "model",
+        True,
+        "forward-model",
+    )
+    assert (comparing["name"], comparing["default"], comparing["twin"]) == (
+        "forward-model",
+        False,
+        None,
+    )
+    assert (tagging["bidirectional"], comparing["bidirectional"]) == (True, False)
     weights = sum(p.numel() for p in tiny_forward_tagger.model.network.parameters())
     assert comparing["parameters"] == weights
 

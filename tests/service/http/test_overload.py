@@ -23,7 +23,7 @@ def test_a_burst_is_refused_fast_accepted_work_completes_and_service_recovers(
     app = create_app(settings(max_batch_size=2, max_queue=QUEUE), stub)
 
     def batcher() -> Batcher:
-        return app.state.service.models["tag"].batcher
+        return app.state.service.served["stub"].batcher
 
     with uvicorn_thread(app) as url:
 

@@ -210,7 +210,7 @@ async def test_full_queue_gets_503_with_retry_after(stub: StubTagger) -> None:
         held = asyncio.create_task(client.post("/v1/tag", json={"text": "held"}))
         await wait_until(lambda: stub.batches)
         queued = asyncio.create_task(client.post("/v1/tag", json={"texts": ["one", "two"]}))
-        await wait_until(lambda: app.state.service.models["tag"].batcher.depth == 2)
+        await wait_until(lambda: app.state.service.serving().batcher.depth == 2)
         refused = await client.post("/v1/tag", json={"text": "three"})
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
