@@ -97,7 +97,7 @@ def test_the_command_writes_markdown_json_and_plots(
     other = ["--other", str(corpus["train"]), "--label-map", "PER=PER,LOC=LOC"]
     assert main([*argv, *other]) == 0
     written = json.loads((out / JSON_FILE).read_text())
-    assert written["models"] == {"forward": "model", "bidirectional": "model"}
+    assert written["models"] == {"forward": "forward-model", "bidirectional": "model"}
     # The other text, scored as `evaluate --label-map` scores it: only PER and LOC count.
     mapped = evaluate(
         load(tiny_model), read_conll(corpus["train"]), label_map={"PER": "PER", "LOC": "LOC"}
