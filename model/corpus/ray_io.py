@@ -84,12 +84,22 @@ class Output:
 
     def __init__(self, output: str, fmt: OutputFormat) -> None:
         self.output, self.format = output, fmt
+        # Made absolute here, in the driver: an actor's working directory is Ray's choice.
+        self.uri = uri(output)
         self.run = uuid.uuid4().hex[:8]
+        self._filesystem: tuple[pafs.FileSystem, str] | None = None
+
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """The output's filesystem and its path there, resolved once (on object storage,
+        resolving means finding credentials and a region)."""
+        if self._filesystem is None:
+            self._filesystem = pafs.FileSystem.from_uri(self.uri)
+        return self._filesystem
 
     def start(self) -> None:
         """Make the directory, removing what a failed run left, which would be read with this
         run's parts."""
-        filesystem, root = pafs.FileSystem.from_uri(uri(self.output))
+        filesystem, root = self.filesystem()
         for directory in (root, posixpath.join(root, "_rejects")):
             filesystem.create_dir(directory, recursive=True)
             for info in filesystem.get_file_info(pafs.FileSelector(directory)):
@@ -98,7 +108,7 @@ class Output:
 
     def write(self, at: str, rows: list[Row], rejects: list[Reject]) -> None:
         """The files of the batch whose first item is ``at``."""
-        filesystem, root = pafs.FileSystem.from_uri(uri(self.output))
+        filesystem, root = self.filesystem()
         name = f"part-{self.run}-{at}"
         if rows:
             path = posixpath.join(root, f"{name}.{self.format}")
@@ -112,7 +122,7 @@ class Output:
 
     def finish(self, records: int, rejects: int, words: int) -> Summary:
         """Mark the output complete; what it holds."""
-        filesystem, root = pafs.FileSystem.from_uri(uri(self.output))
+        filesystem, root = self.filesystem()
         totals = {"records": records, "rejects": rejects, "words": words}
         with filesystem.open_output_stream(posixpath.join(root, "_SUCCESS")) as out:
             out.write(json.dumps(totals).encode("utf-8"))

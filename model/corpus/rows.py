@@ -57,7 +57,7 @@ def tag_records(tagger: Tagger, records: Sequence[Record], tokens: bool = False)
     return TaggedBatch(rows, words)
 
 
-def json_line(row: Row) -> str:
+def _json_line(row: Row) -> str:
     """One row as a JSONL line (no line end); values JSON cannot hold are written as strings."""
     return json.dumps(row, ensure_ascii=False, default=str)
 
@@ -67,7 +67,7 @@ def write_rows(rows: Iterable[Row], out: IO[bytes], fmt: OutputFormat) -> int:
     if fmt == "jsonl":
         count = 0
         for row in rows:
-            out.write((json_line(row) + "\n").encode("utf-8"))
+            out.write((_json_line(row) + "\n").encode("utf-8"))
             count += 1
         return count
     import pyarrow as pa

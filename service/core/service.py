@@ -107,11 +107,6 @@ class Service:
         """At most one ``/v1/*`` request in progress: the one whose sentences are tagged."""
         return self.active <= 1
 
-    def check_ready(self) -> None:
-        """Raises ``not_ready`` unless every model is ready."""
-        if not self.ready:
-            raise not_ready(RETRY_AFTER_S)
-
     def serving(self, name: str | None = None) -> ServedModel:
         """The model ``name`` (None: the default), if it serves; ``model_not_found`` naming
         the models there are, or ``not_ready``."""
@@ -146,12 +141,15 @@ class Service:
         accepted requests need."""
         if self.draining:
             return not_ready(RETRY_AFTER_S, "the server is shutting down")
-        queues = [served.batcher for served in self.served.values()]
-        if posting and queues:
-            try:
-                min(queues, key=lambda batcher: batcher.depth).check_room()
-            except QueueFull as full:
-                return from_batcher(full, RETRY_AFTER_S)
+        if not posting:
+            return None
+        batchers = (m.served.batcher for m in self.models.values() if m.served is not None)
+        roomiest = min(batchers, key=lambda batcher: batcher.depth, default=None)
+        try:
+            if roomiest is not None:
+                roomiest.check_room()
+        except QueueFull as full:
+            return from_batcher(full, RETRY_AFTER_S)
         return None
 
     def handling(self) -> Handling:
