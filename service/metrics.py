@@ -8,6 +8,7 @@ end-to-end (``ner_request_duration_seconds``), queue (``ner_queue_wait_seconds``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter as CountOf
 from collections.abc import Callable, Sequence
@@ -155,19 +156,33 @@ class Metrics:
             ["model", "version", "device", "bidirectional"],
             registry=r,
         )
+        self.model_loads = counter(
+            "ner_model_loads_total",
+            "Model versions loaded and checked, by model and outcome: served, or refused "
+            "(it did not load or failed its checks; the version before it serves on).",
+            ["model", "outcome"],
+        )
         # Set by serving(): no series with a made-up device before the model is loaded.
         self._inference: Histogram | None = None
         # Labelled children, looked up once: ``labels()`` costs more than the observation.
         self._request_series: dict[tuple[str, int], tuple[Histogram, Counter]] = {}
         self._entity_series: dict[str, Counter] = {}
 
-    def serving(self, model: str, version: str, device: str, bidirectional: bool) -> None:
-        """Record a model being served ("" for ``version`` when it has none)."""
+    def serving(self, model: str, version: int | None, device: str, bidirectional: bool) -> None:
+        """Record a model being served (at its repository version, if it has one)."""
         self._inference = self.inference_duration.labels(device=device)
-        direction = str(bidirectional).lower()
-        self.model_info.labels(
-            model=model, version=version, device=device, bidirectional=direction
-        ).set(1)
+        self.model_info.labels(*_info_labels(model, version, device, bidirectional)).set(1)
+
+    def not_serving(
+        self, model: str, version: int | None, device: str, bidirectional: bool
+    ) -> None:
+        """Record that a model serves no more (it was replaced or removed)."""
+        with contextlib.suppress(KeyError):
+            self.model_info.remove(*_info_labels(model, version, device, bidirectional))
+
+    def observe_load(self, model: str, refused: bool) -> None:
+        """Count a version of ``model`` that was loaded and checked, or ``refused``."""
+        self.model_loads.labels(model=model, outcome="refused" if refused else "served").inc()
 
     def watch_queues(self, depth: Callable[[], int]) -> None:
         """Where the queue depth is read from: the fullest queue's sentences."""
@@ -256,3 +271,7 @@ class Metrics:
             thread.join(timeout=5)
 
         return stop
+
+
+def _info_labels(model: str, version: int | None, device: str, bidirectional: bool) -> list[str]:
+    return [model, "" if version is None else str(version), device, str(bidirectional).lower()]

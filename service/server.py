@@ -23,7 +23,7 @@ def serve(settings: Settings) -> None:
     import torch
     import uvicorn
 
-    from service.core.models import close, load_settings_models
+    from service.core.loading import close, load_settings_models
     from service.http.app import create_app
     from service.shutdown import DrainingServer
 
@@ -50,7 +50,7 @@ def serve(settings: Settings) -> None:
     )
     try:
         DrainingServer(config, app.state.service, settings.shutdown_grace_s).run()
-    finally:
+    finally:  # the app closed them as they stopped serving, unless it never started
         close(*(load.workers for load in loaded.values() if load.workers is not None))
 
 

@@ -1,8 +1,8 @@
 """The service's configuration, read from ``NER_*`` environment variables.
 
 :class:`Settings` holds what users set (the README's settings table), and
-:class:`service.tuning.Tuning` the knobs whose defaults were measured;
-:meth:`Settings.model_settings` derives how each served model is run. A bad value stops the
+:class:`service.tuning.Tuning` the knobs whose defaults were measured (how each served model
+runs is derived from both in :mod:`service.runs`). A bad value stops the
 process at start-up with a message naming the variable (:func:`load_settings`).
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.bundled import DEFAULT_MODEL, FORWARD_MODEL
-from service.core.repository import NAME, scan
+from service.core.repository import NAME
 from service.tuning import ENV_PREFIX, Tuning
 
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
@@ -34,35 +32,6 @@ _REPLACED = {
     "NER_ACCESS_LOG": "NER_LOG_LEVEL=debug logs every request",
     "NER_RETRY_AFTER_S": "Retry-After is always 1 s",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSettings:
-    """How one served model is loaded and run: its ``name`` (what requests, ``/v1/models`` and
-    the metrics call it), its artifact directory ``path``, the ``variable`` that names it
-    (quoted by errors about it) and its repository ``version`` if it has one; ``twin``, the
-    name of the forward-only model that ``/v1/compare`` sets against it, and ``forward_only``
-    when it is such a twin itself; ``device`` and ``torch_threads``; ``processes``, its model
-    processes (0: it runs in the server process); ``copy_tokens``, the largest batch that a
-    copy of the model in the server tags under light load; ``nice``, added to the model
-    processes' niceness; ``spill_tokens``, the tokens that must wait before a second batch
-    goes out while one computes; ``call_cost``, one model call's cost in padded tokens (None:
-    never cut)."""
-
-    name: str
-    path: Path
-    variable: str
-
-    device: str
-    torch_threads: int
-    processes: int
-    copy_tokens: int = 0
-    nice: int = 0
-    spill_tokens: int = 0
-    call_cost: int | None = None
-    version: int | None = None
-    twin: str | None = None
-    forward_only: bool = False
 
 
 class SettingsError(ValueError):
@@ -90,6 +59,10 @@ class Settings(BaseSettings):
 
     max_models: int = Field(8, ge=1)
     """With a repository, the most models loaded at once; any more are listed as failed."""
+
+    model_poll_s: float = Field(10.0, ge=0)
+    """With a repository, seconds between two looks at it for new, changed or removed models
+    and versions; 0: only ``POST /v1/models/{name}/load`` looks."""
 
     device: str = "auto"
     """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -236,103 +209,6 @@ class Settings(BaseSettings):
     def access_log(self) -> bool:
         """Whether uvicorn logs every request."""
         return self.log_level in ("debug", "trace")
-
-    def model_settings(self) -> list[ModelSettings]:
-        """What to load: ``model`` and, unless comparing is off, ``forward_model`` as its
-        twin; with a repository, every version of each of its models, highest first (the
-        first that loads serves). Raises ``RepositoryError`` for a repository it cannot read."""
-        if self.model_repository is None:
-            forward = self.forward_model
-            twin = forward.name if forward is not None else None
-            specs = [self._run(self.model.name, self.model, "NER_MODEL", twin=twin)]
-            if forward is not None:
-                specs.append(self._run(twin or "", forward, "NER_FORWARD_MODEL", forward_only=True))
-            return specs
-        entries = scan(self.model_repository)
-        twins = {entry.twin for entry in entries.values()}
-        return [
-            self._run(
-                name,
-                entry.path(version),
-                f"NER_MODEL_REPOSITORY ({name}/{version})",
-                version=version,
-                twin=entry.twin,
-                forward_only=name in twins,
-            )
-            for name, entry in entries.items()
-            for version in entry.versions
-        ]
-
-    def default_name(self, names: Sequence[str]) -> str | None:
-        """The model of requests that name none, among the ``names`` served."""
-        if self.model_repository is None:
-            return self.model.name
-        if self.default_model is not None:
-            return self.default_model
-        return DEFAULT_MODEL.name if DEFAULT_MODEL.name in names else min(names, default=None)
-
-    def _run(
-        self,
-        name: str,
-        path: Path,
-        variable: str,
-        *,
-        version: int | None = None,
-        twin: str | None = None,
-        forward_only: bool = False,
-    ) -> ModelSettings:
-        """How the model at ``path`` runs; a forward-only twin in one process and no copy."""
-        on_cpu = self._on_cpu()
-        processes = self.model_workers
-        if processes is None:
-            processes = min(2, usable_cpus()) if on_cpu else 1
-        t = self.tuning
-        copy = t.model_in_server_tokens
-        if copy is None:
-            copy = 64 if processes and on_cpu else 0
-        nice = t.model_nice if t.model_nice is not None else (5 if processes else 0)
-        call_cost = t.call_cost_tokens
-        if call_cost is None and on_cpu:
-            call_cost = 1000
-        if forward_only:
-            processes, copy = min(processes, 1), 0
-        return ModelSettings(
-            name,
-            path,
-            variable,
-            self.device,
-            t.torch_threads,
-            processes,
-            copy,
-            nice,
-            t.model_worker_min_tokens,
-            call_cost,
-            version,
-            twin,
-            forward_only,
-        )
-
-    def _on_cpu(self) -> bool:
-        """Whether the model computes on the CPU (``auto``: when CUDA is not available)."""
-        if self.device == "auto":
-            import torch
-
-            return not torch.cuda.is_available()
-        return self.device == "cpu"
-
-
-def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
-    """CPUs this process may run on, at most its cgroup's CPU quota (whole CPUs, at least one):
-    in a container limited to 2 CPUs of a 64-core host, 2."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
-    try:
-        quota, period = cgroup.read_text().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, int(quota) // int(period)))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 quota here
-    return cpus
 
 
 def env_name(field: str) -> str:

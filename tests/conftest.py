@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -152,3 +153,19 @@ def span_records(count: int, seed: int) -> list[tuple[str, list[tuple[int, int, 
             text += word
         out.append((text, spans))
     return out
+
+
+@pytest.fixture(scope="session")
+def drugs_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained from spans (Doccano's JSONL) on DRUG and DOSE."""
+    from model.cli import main
+
+    root = tmp_path_factory.mktemp("drugs")
+    for name, count, seed in (("train", 100, 1), ("dev", 20, 2)):
+        lines = [json.dumps({"text": t, "label": s}) for t, s in span_records(count, seed)]
+        (root / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    flags = "--embeddings none --epochs 10 --batch-size 8 --lr 0.01 --hidden 16"
+    flags += " --char-filters 8 --casing-dim 4 --dropout 0.1 --threads 1 --device cpu"
+    paths = ["--train", str(root / "train.jsonl"), "--dev", str(root / "dev.jsonl")]
+    assert main(["train", *paths, "--out", str(root / "model"), *flags.split()]) == 0
+    return root / "model"

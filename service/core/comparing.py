@@ -13,6 +13,7 @@ from typing import TypeVar
 from model.pipeline import Document, Prediction, Tagged, tagged
 from service.core.backend import ModelInfo
 from service.core.deciding import DecidingWord, check_sentences, find
+from service.core.errors import ServiceError
 from service.core.service import Inputs, ServedModel, Service, decode, predict
 
 _T = TypeVar("_T")
@@ -55,6 +56,20 @@ async def predict_both(
     return left, both
 
 
+def pair(service: Service, name: str | None = None) -> tuple[ServedModel, ServedModel]:
+    """The model ``name`` (None: the default) and the forward-only twin it names;
+    ``compare_disabled`` when it names none."""
+    model = service.models.get(name or service.default or "")
+    if model is not None and model.twin is None:
+        raise ServiceError(
+            "compare_disabled",
+            f"the model {model.name!r} has no forward-only twin to compare it with "
+            "(NER_FORWARD_MODEL is off, or its model.json names none); use /v1/tag",
+        )
+    bidirectional = service.serving(name)
+    return bidirectional, service.serving(model.twin if model else None)
+
+
 async def compare(
     service: Service,
     pair: tuple[ServedModel, ServedModel],
@@ -64,10 +79,10 @@ async def compare(
     encode: Callable[[Comparison], _T],
 ) -> _T:
     """``/v1/compare``: the inputs tagged by both models of ``pair`` (a model and its
-    forward-only twin, from :meth:`Service.pair`), encoded by ``encode``."""
+    forward-only twin, from :func:`pair`), encoded by ``encode``."""
     served, twin = pair
     settings, metrics = service.settings, service.metrics
-    with service.admission(client):
+    with service.admission(client), served, twin:
         documents = await decode(inputs, settings, metrics)
         if deciding_words:
             check_sentences(documents, settings)

@@ -70,3 +70,16 @@ def _twin(directory: Path) -> str | None:
     if not isinstance(twin, str | None) or unknown or (twin and not NAME.fullmatch(twin)):
         raise RepositoryError(f'{path}: expected {{"twin": "<model name>"}}, got {settings!r}')
     return twin
+
+
+def fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """What a version directory holds now: each file's path, size and modification time. A
+    version refused once is tried again when this changes (a copy that was still being
+    written, or a fixed artifact)."""
+    try:
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return tuple(
+            (str(p.relative_to(path)), (s := p.stat()).st_size, s.st_mtime_ns) for p in files
+        )
+    except OSError:  # removed while being read: what is there next time decides
+        return ()

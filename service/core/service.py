@@ -1,6 +1,6 @@
-"""One app's run-time state (:class:`Service`, holding a :class:`ServedModel` per role) and the
-use case of ``/v1/tag``: decode (check the limits, cut into sentences) -> predict (through
-the batcher) -> assemble the documents -> encode.
+"""One app's run-time state (:class:`Service`, holding its models by name) and the use case
+of ``/v1/tag``: decode (check the limits, cut into sentences) -> predict (through the
+batcher) -> assemble the documents -> encode.
 
 The HTTP layer hands requests in and takes answers out, and asks the service about its state
 (:meth:`Service.serving`, :meth:`Service.handling`); everything between is here, with the
@@ -13,24 +13,21 @@ import asyncio
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from model import pipeline
 from model.pipeline import Document, Prediction, Tagged
 from service.core.backend import ModelInfo
 from service.core.batching import Batcher
-from service.core.errors import (
-    BATCHER_ERRORS,
-    QueueFull,
-    ServiceError,
-    from_batcher,
-    not_ready,
-)
+from service.core.errors import BATCHER_ERRORS, QueueFull, ServiceError, from_batcher, not_ready
 from service.core.workers import Workers
 from service.metrics import Metrics
 from service.settings import RETRY_AFTER_S, Settings
+
+if TYPE_CHECKING:
+    from service.core.models import Model
 
 _T = TypeVar("_T")
 
@@ -40,11 +37,17 @@ _INLINE_CHARS = 20_000
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class ServedModel(NamedTuple):
-    """A model being served: its workers and the batcher in front of them."""
+@dataclass(eq=False, slots=True)
+class ServedModel:
+    """A model being served: its workers, the batcher in front of them, whether the server
+    loaded them (and closes them when they stop serving), and the requests that hold it:
+    each request enters it (``with served:``), and a replaced version stops once none
+    holds it."""
 
     workers: Workers
     batcher: Batcher
+    owned: bool = True
+    holders: int = 0
 
     @property
     def up(self) -> bool:
@@ -52,23 +55,11 @@ class ServedModel(NamedTuple):
         died is down until its replacement has loaded the model)."""
         return self.batcher.running and self.workers.alive
 
+    def __enter__(self) -> None:
+        self.holders += 1
 
-#: The states of a model in ``GET /v1/models``.
-LOADING, READY, FAILED = "loading", "ready", "failed"
-
-
-@dataclass
-class Model:
-    """A model of the server, by name: its repository version, the name of its forward-only
-    twin, its state (:data:`LOADING`, :data:`READY` or :data:`FAILED`, with the ``reason``)
-    and, once ready, what serves it."""
-
-    name: str
-    version: int | None = None
-    twin: str | None = None
-    state: str = LOADING
-    reason: str | None = None
-    served: ServedModel | None = None
+    def __exit__(self, *exc_info: object) -> None:
+        self.holders -= 1
 
 
 @dataclass
@@ -88,6 +79,8 @@ class Service:
     active: int = 0
     #: Set when shutdown begins: readiness answers 503 and new work is refused.
     draining: bool = False
+    #: With a repository: brings a model in step with it now (``POST /v1/models/{name}/load``).
+    load: Callable[[str], Awaitable[Model]] | None = None
 
     @property
     def served(self) -> dict[str, ServedModel]:
@@ -102,6 +95,10 @@ class Service:
         if self.draining or default is None or default.served is None:
             return False
         return all(served.up for served in self.served.values())
+
+    def deepest_queue(self) -> int:
+        """The sentences waiting in the fullest queue of the models that serve."""
+        return max((served.batcher.depth for served in self.served.values()), default=0)
 
     def under_light_load(self) -> bool:
         """At most one ``/v1/*`` request in progress: the one whose sentences are tagged."""
@@ -120,19 +117,6 @@ class Service:
             reason = f": {model.reason}" if model.reason else ""
             raise not_ready(RETRY_AFTER_S, f"the model {model.name!r} is {model.state}{reason}")
         return model.served
-
-    def pair(self, name: str | None = None) -> tuple[ServedModel, ServedModel]:
-        """The model ``name`` and the forward-only twin it names, for ``/v1/compare``;
-        ``compare_disabled`` when it names none."""
-        model = self.models.get(name or self.default or "")
-        if model is not None and model.twin is None:
-            raise ServiceError(
-                "compare_disabled",
-                f"the model {model.name!r} has no forward-only twin to compare it with "
-                "(NER_FORWARD_MODEL is off, or its model.json names none); use /v1/tag",
-            )
-        bidirectional = self.serving(name)
-        return bidirectional, self.serving(model.twin if model else None)
 
     def refusal(self, posting: bool) -> ServiceError | None:
         """Why a new ``/v1/*`` request is refused before it is read, if it is: the server is
@@ -303,7 +287,7 @@ async def tag(
 ) -> _T:
     """``/v1/tag``: the inputs' entities from ``served`` (a model of
     :meth:`Service.serving`), encoded by ``encode`` (into the answer's body)."""
-    with service.admission(client):
+    with service.admission(client), served:
         documents = await decode(inputs, service.settings, service.metrics)
         predictions = await predict(served.batcher, documents)
         started = time.perf_counter()

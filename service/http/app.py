@@ -17,7 +17,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from service.core.backend import Backend, InProcessBackend, TaggerLike
-from service.core.models import Load, serving
+from service.core.loading import Load
+from service.core.models import serving
+from service.core.reloading import reloading
 from service.core.service import Service
 from service.core.workers import Workers
 from service.http.errors import install_error_handlers
@@ -53,11 +55,13 @@ def create_app(
     loaded: Mapping[str, Load] | None = None,
 ) -> FastAPI:
     """The service's app. ``loaded``: the models that ``bigru-ner serve`` loaded already, by
-    name. ``tagger`` and ``forward`` (tests' taggers or backends) stand in for
-    ``settings.model`` and ``settings.forward_model``. What is given is left to the caller to
-    close; what the settings name besides is loaded here."""
+    name, handed over (the app closes each when it stops serving it). ``tagger`` and
+    ``forward`` (tests' taggers or backends) stand in for ``settings.model`` and
+    ``settings.forward_model``, and are left to the caller to close. What the settings name
+    besides is loaded here."""
     settings = settings or load_settings()
     given = dict(loaded or {})
+    lent = []
     twin = settings.forward_model.name if settings.forward_model is not None else None
     for model, variable in ((forward, "NER_FORWARD_MODEL"), (tagger, "NER_MODEL")):
         if model is None:
@@ -66,6 +70,7 @@ def create_app(
         name = workers.info.name
         if name in given:
             raise ValueError(f"two models are named {name!r}")
+        lent.append(name)
         if variable == "NER_FORWARD_MODEL":
             given[name], twin = Load(name, workers, variable, forward_only=True), name
         else:
@@ -74,10 +79,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        light_load = service.under_light_load
-        async with serving(settings, service.metrics, given, light_load) as (models, default):
-            service.models.update(models)
-            service.default = default
+        async with serving(service, given, lent), reloading(service):
             stop_metrics = service.metrics.serve_apart(settings.host, settings.metrics_port_apart)
             try:
                 yield

@@ -28,6 +28,8 @@ from service.metrics import Metrics
 
 #: The paths that the guard covers.
 PREFIX = "/v1/"
+#: The endpoints whose requests bring sentences to the queues.
+_SENTENCES = ("/v1/tag", "/v1/compare")
 
 
 class BodyLimitMiddleware:
@@ -162,7 +164,8 @@ class GuardMiddleware:
         """Why the request is refused before its body is read, if it is."""
         if self._key is not None and not _authorized(scope, self._key):
             return ServiceError("unauthorized", "a valid API key is required")
-        return self.service.refusal(posting=scope["method"] == "POST")
+        posting = scope["method"] == "POST" and scope["path"] in _SENTENCES
+        return self.service.refusal(posting=posting)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the route under the deadline, cut short if the client disconnects first."""

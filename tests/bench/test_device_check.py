@@ -27,7 +27,7 @@ BATCHES = [Batch(3, 30, 0.004, [0.001] * 3, False), Batch(1, 9, 0.002, [0.0], Tr
 
 def _page(device: str, batches: list[Batch], unmeasured: int = 0) -> str:
     metrics = Metrics()
-    metrics.serving("bigru-conll03", "", device, True)
+    metrics.serving("bigru-conll03", None, device, True)
     metrics.watch_queues(lambda: 0)
     for batch in batches:
         metrics.observe_batch(batch)

@@ -4,9 +4,11 @@ its numeric user, healthy, tagging, draining on ``docker stop``, surviving its m
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -200,3 +202,27 @@ def test_runs_as_any_numeric_user_with_nothing_to_write_but_tmp(image: str) -> N
         wait_healthy(running)
         processes = running.exec("python", "-c", _OWNERS).stdout.split()
         assert set(processes) == {"12345"}
+
+
+def test_serves_a_repository_mounted_read_only_and_takes_a_new_version(
+    image: str, drugs_model: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    # Artifacts as `bigru-ner train` wrote them, on the host, owned by another user than the
+    # image's: they must be readable as they are.
+    repository = tmp_path / "models"
+    shutil.copytree(drugs_model, repository / "drugs" / "1")
+    repository.chmod(0o755)
+    env = {"NER_MODEL_REPOSITORY": "/models", "NER_MODEL_POLL_S": "0"}
+    with run_container(image, env, args=["--volume", f"{repository}:/models:ro"]) as running:
+        wait_healthy(running)
+        (listed,) = httpx.get(running.url + "/v1/models").json()["models"]
+        assert (listed["name"], listed["version"], listed["labels"]) == (
+            "drugs",
+            1,
+            ["DOSE", "DRUG"],
+        )
+        shutil.copytree(tiny_model, repository / "drugs" / ".incoming")
+        (repository / "drugs" / ".incoming").rename(repository / "drugs" / "2")
+        loaded = httpx.post(running.url + "/v1/models/drugs/load", timeout=120)
+        assert loaded.status_code == 200, loaded.text
+        assert (loaded.json()["version"], loaded.json()["labels"]) == (2, ["LOC", "ORG", "PER"])

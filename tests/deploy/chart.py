@@ -28,6 +28,8 @@ VALUE_SETS: dict[str, list[str]] = {
         "networkPolicy.enabled=true,apiKey.existingSecret=ner-api-key",
         "--set-json",
         'networkPolicy.from=[{"namespaceSelector": {"matchLabels": {"name": "ingress"}}}]',
+        "--set-json",
+        'modelRepository.volume={"persistentVolumeClaim": {"claimName": "ner-models"}}',
     ],
 }
 
@@ -85,11 +87,14 @@ class Pod:
 
     @property
     def tmpfs(self) -> dict[str, str]:
-        """Mount path -> size limit of every memory-backed emptyDir the container mounts."""
+        """Mount path -> size limit of every memory-backed emptyDir the container mounts (the
+        read-only mounts of the user's data aside)."""
         volumes = {v["name"]: v.get("emptyDir") for v in self.spec.get("volumes", [])}
         mounts = {}
         for mount in self.container.get("volumeMounts", []):
             empty_dir = volumes[mount["name"]]
+            if empty_dir is None and mount.get("readOnly"):
+                continue
             if empty_dir is None:
                 pytest.fail(f"{mount['name']} is not an emptyDir: no stand-in for it")
             mounts[mount["mountPath"]] = empty_dir.get("sizeLimit", "")

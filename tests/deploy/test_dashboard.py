@@ -29,6 +29,7 @@ PANELS = {
     "Distance to the deciding word (p50 / p95)": {"ner_deciding_distance_words_bucket"},
     "Model info": {"ner_model_info"},
     "Model process restarts": {"ner_model_restarts_total"},
+    "Model versions loaded and refused": {"ner_model_loads_total"},
 }
 
 

@@ -187,6 +187,19 @@ def test_api_key_comes_from_the_secret() -> None:
     assert key["valueFrom"]["secretKeyRef"] == {"name": "ner-api-key", "key": "api-key"}
 
 
+def test_a_model_repository_is_mounted_read_only_and_served() -> None:
+    spec = pod(render(VALUE_SETS["options"]))
+    env = {e["name"]: e.get("value") for e in spec.container["env"]}
+    assert env[env_name("model_repository")] == "/models"
+    (mount,) = [m for m in spec.container["volumeMounts"] if m["name"] == "models"]
+    assert mount == {"name": "models", "mountPath": "/models", "readOnly": True}
+    (volume,) = [v for v in spec.spec["volumes"] if v["name"] == "models"]
+    assert volume == {"name": "models", "persistentVolumeClaim": {"claimName": "ner-models"}}
+    bundled = pod(render(VALUE_SETS["cpu"]))
+    assert env_name("model_repository") not in {e["name"] for e in bundled.container["env"]}
+    assert [v["name"] for v in bundled.spec["volumes"]] == ["tmp"]
+
+
 def test_pod_is_locked_down_as_the_image_user(manifests: list[dict[str, Any]]) -> None:
     spec = pod(manifests)
     uid = int(read_dockerfile().all("USER")[-1].split(":")[0])

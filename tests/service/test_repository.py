@@ -4,7 +4,6 @@ model; ``GET /v1/models``, the ``model`` field, unknown names, and comparing per
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,25 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model.cli import main
-from tests.conftest import span_records
 from tests.deploy.support import bigru_ner_serve
 
 TEXT = "Take 50 mg of Aspirin daily ."
-
-
-@pytest.fixture(scope="module")
-def drugs_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model trained from spans (Doccano's JSONL) on DRUG and DOSE."""
-    root = tmp_path_factory.mktemp("drugs")
-    for name, count, seed in (("train", 100, 1), ("dev", 20, 2)):
-        lines = [json.dumps({"text": t, "label": s}) for t, s in span_records(count, seed)]
-        (root / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    flags = "--embeddings none --epochs 10 --batch-size 8 --lr 0.01 --hidden 16"
-    flags += " --char-filters 8 --casing-dim 4 --dropout 0.1 --threads 1 --device cpu"
-    paths = ["--train", str(root / "train.jsonl"), "--dev", str(root / "dev.jsonl")]
-    assert main(["train", *paths, "--out", str(root / "model"), *flags.split()]) == 0
-    return root / "model"
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import torch
 
 from model.bundled import FORWARD_MODEL
 from service.cli import main
+from service.runs import model_runs
 from service.settings import SettingsError, load_settings
 
 
@@ -26,7 +27,7 @@ def test_values_come_from_ner_variables(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert settings.device == "cpu"
     assert settings.model == tmp_path
     assert settings.tuning.max_client_inflight == 4
-    assert {spec.nice for spec in settings.model_settings()} == {7}
+    assert {spec.nice for spec in model_runs(settings)} == {7}
 
 
 def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,9 +92,9 @@ def test_serve_stops_at_a_bad_model(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_the_model_processes_priority_needs_model_processes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert {spec.nice for spec in load_settings().model_settings()} == {5}
+    assert {spec.nice for spec in model_runs(load_settings())} == {5}
     monkeypatch.setenv("NER_MODEL_WORKERS", "0")
-    assert {spec.nice for spec in load_settings().model_settings()} == {0}
+    assert {spec.nice for spec in model_runs(load_settings())} == {0}
     monkeypatch.setenv("NER_MODEL_NICE", "3")
     with pytest.raises(SettingsError, match="NER_MODEL_NICE needs model processes"):
         load_settings()
@@ -101,21 +102,21 @@ def test_the_model_processes_priority_needs_model_processes(
 
 def test_defaults_fit_a_small_cpu_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NER_DEVICE", "cpu")
-    (spec, forward) = load_settings().model_settings()
+    (spec, forward) = model_runs(load_settings())
     assert spec.processes >= 1 and spec.torch_threads == 1 and forward.processes == 1
     assert spec.call_cost == 1000  # long outliers cut off on the CPU...
     assert (spec.copy_tokens, forward.copy_tokens) == (64, 0)
     monkeypatch.setenv("NER_MODEL_WORKERS", "0")
-    (spec, forward) = load_settings().model_settings()
+    (spec, forward) = model_runs(load_settings())
     assert (spec.processes, forward.processes, spec.copy_tokens) == (0, 0, 0)
     monkeypatch.setenv("NER_CALL_COST_TOKENS", "50")
-    assert load_settings().model_settings()[0].call_cost == 50
+    assert model_runs(load_settings())[0].call_cost == 50
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA here")
 def test_batches_stay_whole_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NER_DEVICE", "cuda")
-    (spec, _) = load_settings().model_settings()
+    (spec, _) = model_runs(load_settings())
     assert (spec.call_cost, spec.copy_tokens, spec.processes) == (None, 0, 1)
 
 

@@ -64,7 +64,7 @@ async def compare(request: Request) -> Response:
     require_json(request.headers.get("content-type"))
     service: Service = request.app.state.service
     inputs = parse_json(await request.body(), CompareRequest)
-    pair = service.pair(inputs.model)
+    pair = comparing.pair(service, inputs.model)
     client = request.client.host if request.client else "unknown"
     deciding = inputs.deciding_words
     answer = await comparing.compare(service, pair, inputs, client, deciding, _encode)

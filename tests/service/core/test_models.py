@@ -1,4 +1,4 @@
-"""Loading the served models (:func:`service.core.models.load_workers` and
+"""Loading the served models (:func:`service.core.loading.load_workers` and
 ``load_settings_models``): each in its place and in as many copies as its settings say; a bad
 model directory stops ``bigru-ner serve`` before it listens, with a message that says which file
 is wrong and how; it never comes up half-working."""
@@ -7,22 +7,24 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 import torch
 
 from model.artifact import ArtifactError
+from model.pipeline import Prediction
 from model.tagger import Tagger
 from service.cli import main
-from service.core import models
+from service.core import loading
 from service.core.backend import Backend, InProcessBackend
-from service.core.models import close, load_settings_models, load_workers
+from service.core.loading import close, load_settings_models, load_workers
 from service.core.process import ChildProcessBackend
-from service.settings import ModelSettings, usable_cpus
+from service.runs import ModelSettings, model_runs, usable_cpus
 from tests.service.support import StubTagger, settings
 
 
@@ -104,14 +106,14 @@ def test_a_bidirectional_forward_model_is_refused_and_closed(
     both_ways = shutil.copytree(tiny_model, tmp_path / "both-ways")
     spec = settings(model=tiny_model, forward_model=both_ways, model_workers=0, device="cpu")
     with pytest.raises(ArtifactError, match="NER_FORWARD_MODEL: .* is bidirectional"):
-        load_workers(spec.model_settings()[1])
+        load_workers(model_runs(spec)[1])
     assert len(closed) == 1
 
 
 def test_without_model_processes_the_model_is_loaded_in_the_server(
     tiny_model: Path, tiny_tagger: Tagger
 ) -> None:
-    spec = settings(model=tiny_model, model_workers=0, device="cpu").model_settings()[0]
+    spec = model_runs(settings(model=tiny_model, model_workers=0, device="cpu"))[0]
     workers = load_workers(spec)
     (backend,) = workers.backends
     assert isinstance(backend, InProcessBackend) and workers.copy is None
@@ -136,16 +138,47 @@ def test_model_processes_that_cannot_all_start_are_all_closed(
             started.append(member)
         return member
 
-    monkeypatch.setattr(models, "_child", start)
-    spec = settings(model=tiny_model, model_workers=2, device="cpu").model_settings()[0]
+    monkeypatch.setattr(loading, "_child", start)
+    spec = model_runs(settings(model=tiny_model, model_workers=2, device="cpu"))[0]
     with pytest.raises(RuntimeError, match="no room"):
         load_workers(spec)
     assert len(started) == 1 and closed == started
 
 
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (lambda s: [Prediction(["B-DRUG"] * 9, [0.5] * 9)], "tags outside its labels ['PER']"),
+        (lambda s: [Prediction(["O"], [0.5])], "1 tags for the test sentence's 9 words"),
+        (lambda s: [Prediction(["B-PER"] * 9, [1.5] * 9)], "probabilities outside"),
+        (lambda s: 1 / 0, "failed on the test sentence: ZeroDivisionError"),
+    ],
+)
+def test_a_model_that_answers_the_test_sentence_wrong_is_refused(
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: Callable[[Sequence[Sequence[str]]], list[Prediction]],
+    why: str,
+) -> None:
+    closed = []
+
+    def start(spec: ModelSettings) -> InProcessBackend:
+        stub = StubTagger()
+        stub.tag_sentences = answer  # type: ignore[method-assign,assignment]
+        backend = InProcessBackend(stub)
+        backend.close = lambda: closed.append(backend)  # type: ignore[method-assign]
+        return backend
+
+    monkeypatch.setattr(loading, "_child", start)
+    spec = model_runs(settings(model=tiny_model, model_workers=1, device="cpu"))[0]
+    with pytest.raises(ArtifactError, match=re.escape(why)):
+        load_workers(spec)
+    assert len(closed) == 1  # refused, and closed
+
+
 def test_how_many_copies_each_model_is_loaded_in(tiny_model: Path) -> None:
     def spec(**values: object) -> ModelSettings:
-        return settings(model=tiny_model, device="cpu", **values).model_settings()[0]
+        return model_runs(settings(model=tiny_model, device="cpu", **values))[0]
 
     # Two model processes where two CPUs may be used, a copy in the server beside them.
     assert spec(model_workers=None).processes == min(2, usable_cpus())
@@ -154,7 +187,7 @@ def test_how_many_copies_each_model_is_loaded_in(tiny_model: Path) -> None:
     assert spec(model_in_server_tokens=9).copy_tokens == 9
     assert spec(model_workers=0, model_in_server_tokens=None).copy_tokens == 0
     auto = settings(model=tiny_model, device="auto", model_in_server_tokens=None)
-    assert auto.model_settings()[0].copy_tokens == (0 if torch.cuda.is_available() else 64)
+    assert model_runs(auto)[0].copy_tokens == (0 if torch.cuda.is_available() else 64)
     with pytest.raises(ValueError, match="NER_MODEL_IN_SERVER_TOKENS needs model processes"):
         spec(model_workers=0, model_in_server_tokens=8)
 

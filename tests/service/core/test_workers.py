@@ -17,7 +17,7 @@ from model.pipeline import Prediction
 from service.core.backend import InProcessBackend
 from service.core.batching import BatchReport
 from service.core.errors import BatchFailed, BatchMismatch
-from service.core.models import close
+from service.core.loading import close
 from service.core.process import ModelProcessError
 from service.core.workers import Workers
 from tests.service.core.batchers import running, sentence, workers_of

@@ -13,9 +13,10 @@ import pytest
 
 from model.tagger import Tagger
 from service.core.backend import InProcessBackend
-from service.core.models import close, load_workers
+from service.core.loading import close, load_workers
 from service.core.process import ChildProcessBackend
 from service.http.app import create_app
+from service.runs import model_runs
 from tests.service.core.batchers import running
 from tests.service.core.test_process import _kill_child
 from tests.service.support import metric, serving, settings
@@ -26,7 +27,7 @@ SENTENCES = [["Mary", "Rossi", "visited", "Oslo", "."], ["Acme", "Corp", "hired"
 def test_the_copy_in_the_server_answers_as_the_model_processes_do(
     tiny_model: Path, tiny_tagger: Tagger
 ) -> None:
-    spec = settings(model=tiny_model, device="cpu", model_in_server_tokens=6).model_settings()
+    spec = model_runs(settings(model=tiny_model, device="cpu", model_in_server_tokens=6))
     workers = load_workers(spec[0])
     try:
         assert workers.copy_tokens == 6 and workers.size == 1
@@ -62,9 +63,7 @@ async def test_a_service_answers_the_same_with_and_without_the_copy_in_the_serve
 async def test_model_processes_side_by_side_answer_as_the_model_does(
     tiny_model: Path, tiny_tagger: Tagger
 ) -> None:
-    workers = load_workers(
-        settings(model=tiny_model, device="cpu", model_workers=2).model_settings()[0]
-    )
+    workers = load_workers(model_runs(settings(model=tiny_model, device="cpu", model_workers=2))[0])
     try:
         assert workers.size == 2 and workers.copy is None
         assert all(isinstance(b, ChildProcessBackend) for b in workers.backends)
@@ -90,7 +89,7 @@ async def test_a_dead_model_process_is_replaced_while_the_others_answer(
 ) -> None:
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
-    workers = load_workers(settings(model=model, device="cpu", model_workers=2).model_settings()[0])
+    workers = load_workers(model_runs(settings(model=model, device="cpu", model_workers=2))[0])
     replaced = threading.Event()
     workers.on_restart = replaced.set
     dead, other = workers.backends  # the one freed last (other) takes lone batches

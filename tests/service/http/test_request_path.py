@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 
-from service.core.models import close, load_workers
+from service.core.loading import close, load_workers
 from service.http.app import create_app
+from service.runs import model_runs
 from tests.service.support import settings, uvicorn_thread
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,7 +53,7 @@ def test_a_tag_request_crosses_at_most_ten_files(tiny_model: Path) -> None:
     # The default backend on two CPUs, started as `bigru-ner serve` starts it: two model
     # processes (not profiled: not the server), without the copy of the model in the server
     # that tags under light load only.
-    spec = settings(model=tiny_model, device="cpu", model_workers=2).model_settings()[0]
+    spec = model_runs(settings(model=tiny_model, device="cpu", model_workers=2))[0]
     workers = load_workers(spec)
     try:
         app = create_app(settings(model=tiny_model, device="cpu", model_workers=2), workers)
