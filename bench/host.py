@@ -55,13 +55,23 @@ def tree_cpu_seconds(pid: int) -> float:
 
 def rss_mib(pid: int) -> float:
     """Resident memory of a process and its descendants, in MiB."""
+    return _tree_mib(pid, "status", "VmRSS:")
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional memory of a process and its descendants, in MiB: each shared page (torch's
+    libraries in every model process) counted once over the processes that share it, so the
+    sum is what they take together."""
+    return _tree_mib(pid, "smaps_rollup", "Pss:")
+
+
+def _tree_mib(pid: int, proc_file: str, field: str) -> float:
+    """The sum of ``field`` (in kB) of ``/proc/PID/<proc_file>`` over the tree, in MiB."""
     total = 0
     for current in [pid, *descendants(pid)]:
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-        except OSError:
+            lines = Path(f"/proc/{current}/{proc_file}").read_text().splitlines()
+        except OSError:  # gone meanwhile
             continue
-        total += sum(
-            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
-        )
+        total += sum(int(line.split()[1]) for line in lines if line.startswith(field))
     return total / 1024

@@ -24,6 +24,11 @@ def _add_serve(commands: model_cli.Commands) -> None:
     parser.add_argument("--host", help="address to listen on (NER_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port, 0 for any free one (NER_PORT, 8000)")
     parser.add_argument("--model", help="model directory (NER_MODEL, default the bundled BiGRU)")
+    parser.add_argument(
+        "--model-repository",
+        help="serve every model of DIR/<name>/<version>/ instead, new versions without a "
+        "restart (NER_MODEL_REPOSITORY)",
+    )
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (NER_DEVICE, default auto)")
     parser.set_defaults(run=_run_serve)
 
@@ -31,7 +36,8 @@ def _add_serve(commands: model_cli.Commands) -> None:
 def _run_serve(args: argparse.Namespace) -> int:
     from service.server import main as serve
 
-    flags = {name: getattr(args, name) for name in ("host", "port", "model", "device")}
+    names = ("host", "port", "model", "model_repository", "device")
+    flags = {name: getattr(args, name) for name in names}
     return serve({name: value for name, value in flags.items() if value is not None})
 
 

@@ -159,3 +159,23 @@ def test_grafana_is_provisioned_and_viewable_without_login(compose: dict[str, An
     dashboards = mounts[provider["options"]["path"]]
     home = Path(env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
     assert (dashboards / home.relative_to(provider["options"]["path"])).is_file()
+
+
+def test_the_models_overlay_mounts_a_repository_read_only_into_every_replica(
+    tmp_path: Path,
+) -> None:
+    overlay = [
+        "-f",
+        str(ROOT / "docker-compose.yml"),
+        "-f",
+        str(ROOT / "deploy/compose.models.yml"),
+    ]
+    result = run_tool(
+        [tool("docker-compose"), *overlay, "config"], env={"NER_MODELS": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("tagger", "tagger-gpu"):
+        assert services[name]["environment"]["NER_MODEL_REPOSITORY"] == "/models"
+        assert f"{tmp_path}:/models:ro" in services[name]["volumes"]
+        assert services[name]["environment"]["NER_PORT"] == "8000"  # merged, not replaced

@@ -1,8 +1,8 @@
-"""New versions without downtime: ``bigru-ner serve`` on loopback watching a repository
-(``NER_MODEL_POLL_S``), with a model process per model. A new version takes over under load
-with no request failing and the old version's process exits; a version that fails is refused
-while the old one serves on; removing the highest version rolls back; models come and go;
-``POST /v1/models/{name}/load`` does the same at once, behind the API key."""
+"""New versions without downtime: ``bigru-ner serve --model-repository`` on loopback watching
+the repository (``NER_MODEL_POLL_S``), with a model process per model. A new version takes
+over under load with no request failing and the old version's process exits; a version that
+fails is refused while the old one serves on; removing the highest version rolls back; models
+come and go; ``POST /v1/models/{name}/load`` does the same at once, behind the API key."""
 
 from __future__ import annotations
 
@@ -77,7 +77,6 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     for name in ("live", "steady", "roll"):
         shutil.copytree(tiny_model, repository / name / "1")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NER_")} | {
-        "NER_MODEL_REPOSITORY": str(repository),
         "NER_DEFAULT_MODEL": "live",
         "NER_MODEL_WORKERS": "1",
         "NER_MODEL_POLL_S": "0.3",
@@ -86,6 +85,7 @@ def server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     }
     port = free_port()
     argv = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"]
+    argv += ["--model-repository", str(repository)]  # the flag, as NER_MODEL_REPOSITORY
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("swap-service") / "service.log"
     with serving(
