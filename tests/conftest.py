@@ -155,17 +155,29 @@ def span_records(count: int, seed: int) -> list[tuple[str, list[tuple[int, int, 
     return out
 
 
-@pytest.fixture(scope="session")
-def drugs_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model trained from spans (Doccano's JSONL) on DRUG and DOSE."""
+def _train_on_spans(root: Path, out: str, *extra: str) -> Path:
+    """A tiny model trained on ``root``'s span files (Doccano's JSONL) of DRUG and DOSE."""
     from model.cli import main
 
+    flags = "--embeddings none --epochs 10 --batch-size 8 --lr 0.01 --hidden 16"
+    flags += " --char-filters 8 --casing-dim 4 --dropout 0.1 --threads 1 --device cpu"
+    paths = ["--train", str(root / "train.jsonl"), "--dev", str(root / "dev.jsonl")]
+    assert main(["train", *paths, "--out", str(root / out), *flags.split(), *extra]) == 0
+    return root / out
+
+
+@pytest.fixture(scope="session")
+def drugs_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained from spans (Doccano's JSONL) on DRUG and DOSE; its training and
+    dev files beside it (``train.jsonl``, ``dev.jsonl``)."""
     root = tmp_path_factory.mktemp("drugs")
     for name, count, seed in (("train", 100, 1), ("dev", 20, 2)):
         lines = [json.dumps({"text": t, "label": s}) for t, s in span_records(count, seed)]
         (root / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    flags = "--embeddings none --epochs 10 --batch-size 8 --lr 0.01 --hidden 16"
-    flags += " --char-filters 8 --casing-dim 4 --dropout 0.1 --threads 1 --device cpu"
-    paths = ["--train", str(root / "train.jsonl"), "--dev", str(root / "dev.jsonl")]
-    assert main(["train", *paths, "--out", str(root / "model"), *flags.split()]) == 0
-    return root / "model"
+    return _train_on_spans(root, "model")
+
+
+@pytest.fixture(scope="session")
+def drugs_forward_model(drugs_model: Path) -> Path:
+    """The forward-only twin of :func:`drugs_model`, from the same files."""
+    return _train_on_spans(drugs_model.parent, "forward-model", "--no-bidirectional")

@@ -189,3 +189,18 @@ def test_deciding_words_are_the_same_however_the_prefixes_are_grouped(
             assert d.token <= d.word < len(question.tokens)
             assert d.steps[-1].tag == question.tags[d.token]
             assert d.steps[-1].probability == question.probabilities[d.token]
+
+
+def test_the_report_of_a_pair_trained_on_types_of_its_own_from_spans(
+    drugs_model: Path, drugs_forward_model: Path, tmp_path: Path
+) -> None:
+    data = drugs_model.parent / "dev.jsonl"  # texts with spans, as the pair was trained on
+    out = tmp_path / "report"
+    argv = ["analyze", "--data", str(data), "--out", str(out)]
+    assert (
+        main([*argv, "--model", str(drugs_model), "--forward-model", str(drugs_forward_model)]) == 0
+    )
+    written = json.loads((out / JSON_FILE).read_text())
+    assert set(written["entity_scores"]["bidirectional"]["per_type"]) == {"DOSE", "DRUG"}
+    markdown = (out / MARKDOWN_FILE).read_text()
+    assert "| DRUG | " in markdown and "| DOSE | " in markdown
