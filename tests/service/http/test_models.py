@@ -70,3 +70,13 @@ async def test_the_model_can_stay_in_the_server_process(tiny_forward_model: Path
         tagged = await client.post("/v1/tag", json={"text": "Mary Rossi visited Oslo ."})
     assert described["bidirectional"] is False
     assert [e["label"] for e in tagged.json()["results"][0]["entities"]] == ["PER", "LOC"]
+
+
+async def test_loading_without_a_repository_is_a_conflict_not_a_fault(tiny_tagger: Tagger) -> None:
+    async with serving(create_app(settings(), tiny_tagger)) as client:
+        response = await client.post("/v1/models/model/load")
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "no_repository",
+        "message": "the server serves no model repository",
+    }
