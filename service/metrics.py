@@ -158,8 +158,9 @@ class Metrics:
         )
         self.model_loads = counter(
             "ner_model_loads_total",
-            "Model versions loaded and checked, by model and outcome: served, or refused "
-            "(it did not load or failed its checks; the version before it serves on).",
+            "Model versions loaded and checked, at start-up and after, by model and outcome: "
+            "served, or refused (it did not load or failed its checks; the version below it "
+            "serves, or the one that served before).",
             ["model", "outcome"],
         )
         # Set by serving(): no series with a made-up device before the model is loaded.
@@ -180,9 +181,9 @@ class Metrics:
         with contextlib.suppress(KeyError):
             self.model_info.remove(*_info_labels(model, version, device, bidirectional))
 
-    def observe_load(self, model: str, refused: bool) -> None:
-        """Count a version of ``model`` that was loaded and checked, or ``refused``."""
-        self.model_loads.labels(model=model, outcome="refused" if refused else "served").inc()
+    def observe_load(self, model: str, refused: bool, count: int = 1) -> None:
+        """Count ``count`` versions of ``model`` that were loaded and checked, or ``refused``."""
+        self.model_loads.labels(model=model, outcome="refused" if refused else "served").inc(count)
 
     def watch_queues(self, depth: Callable[[], int]) -> None:
         """Where the queue depth is read from: the fullest queue's sentences."""

@@ -29,7 +29,8 @@ TEST_SENTENCE = ("Ada", "Lovelace", "wrote", "to", "Charles", "Babbage", "from",
 @dataclass(frozen=True, slots=True)
 class Load:
     """What loading the model ``name`` came to: its workers, or why none (``reason``); the
-    ``variable`` that named it, its version, its twin's name and whether it is a twin."""
+    ``variable`` that named it, its version, its twin's name and whether it is a twin; how
+    many of its versions were ``refused`` on the way."""
 
     name: str
     workers: Workers | None
@@ -38,6 +39,7 @@ class Load:
     twin: str | None = None
     forward_only: bool = False
     reason: str | None = None
+    refused: int = 0
 
 
 def load_workers(spec: ModelSettings) -> Workers:
@@ -149,10 +151,14 @@ def load_model(candidates: Sequence[ModelSettings]) -> Load:
             failures.append(str(error))
             continue
         version, twin = spec.version, spec.twin
-        return Load(spec.name, workers, spec.variable, version, twin, spec.forward_only)
+        refused = len(failures)
+        return Load(
+            spec.name, workers, spec.variable, version, twin, spec.forward_only, None, refused
+        )
     first = candidates[0]
     reason = "; ".join(failures)
-    return Load(first.name, None, first.variable, None, first.twin, first.forward_only, reason)
+    forward_only, refused = first.forward_only, len(failures)
+    return Load(first.name, None, first.variable, None, first.twin, forward_only, reason, refused)
 
 
 def load_all(

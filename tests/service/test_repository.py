@@ -109,4 +109,8 @@ def test_each_model_is_named_with_its_version_in_the_info_metric(url: str) -> No
     page = httpx.get(url + "/metrics").text
     assert 'ner_model_info{bidirectional="true",device="cpu",model="drugs",version="3"} 1.0' in page
     assert 'model="news",version="1"' in page
-    assert 'model="broken"' not in page
+    assert 'ner_model_info{bidirectional="true",device="cpu",model="broken"' not in page
+    # Start-up's loads counted too: news at version 1 after version 2 was refused.
+    assert 'ner_model_loads_total{model="news",outcome="refused"} 1.0' in page
+    assert 'ner_model_loads_total{model="news",outcome="served"} 1.0' in page
+    assert 'ner_model_loads_total{model="broken",outcome="refused"} 1.0' in page
