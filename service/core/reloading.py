@@ -94,6 +94,8 @@ class Reloader:
                 await self.sync()
             except RepositoryError as error:
                 log.error("the model repository cannot be read: %s", error)
+            except Exception:  # the next look may do better; the models serve on meanwhile
+                log.exception("bringing the models in step with the repository failed")
 
     async def sync(self) -> None:
         """Every model in step with the repository."""
