@@ -3,15 +3,16 @@
 The same corpus for every row, in one run, every row in turn, ``--rounds`` times (3), so that
 the machine's drift touches every row alike: ``bigru-ner tag`` with
 ``--workers 1`` and with ``--workers`` = the cores, ``--engine ray`` on a two-node Ray cluster
-started here (two ``ray start`` processes, one CPU each) and spaCy ``en_core_web_sm`` with only
-its NER, ``nlp.pipe(n_process=cores)``. Each row: words/s over the whole run (start-up
-included), the start-up (the same command on one sentence), words/s without it, and the peak
-resident memory of one worker (process or actor), sampled; the rows show each one's medians.
+started here for that row (two ``ray start`` processes, one CPU each) and spaCy
+``en_core_web_sm`` with only its NER, ``nlp.pipe(n_process=cores)``. Each row: words/s over the
+whole run (start-up included), the start-up (the same command on one sentence), words/s
+without it, and the peak resident memory of one worker (process or actor); the rows show each
+one's medians.
 Targets (issue 29), on words/s after start-up, each read from every round's ratio and the
 median kept: every core >= 1.8x one worker; Ray >= 0.85x every core; every core >= 3x spaCy
 with as many processes.
 
-    python -m bench.corpus --conll ../shared/data/conll2003/test.txt --out bench/results/corpus.json
+    python -m bench.corpus --conll ../shared/data/conll2003/train.txt --sentences 50000 --out FILE
 
 ``--texts FILE``: a JSONL file (``text``) instead; ``--rows``: some rows (``local1``, ``local``,
 ``ray``, ``spacy``). spaCy needs the ``bench`` extra, Ray the ``ray`` extra. Run it on a quiet
@@ -21,7 +22,6 @@ machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -61,7 +61,9 @@ class Row:
 
 
 class PeakMemory:
-    """The largest resident set of any process ``matches`` picks, sampled every 50 ms."""
+    """The largest peak resident set (``VmHWM``) of any process ``matches`` picks, read every
+    half second: each process's own peak, so a rare look loses nothing of a process that lives
+    longer than one, and the looking takes next to no CPU from the run it measures."""
 
     def __init__(self, matches: Callable[[int, bytes], bool]) -> None:
         self.matches, self.peak_kib = matches, 0
@@ -77,7 +79,7 @@ class PeakMemory:
         self._thread.join()
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.05):
+        while not self._stop.wait(0.5):
             for entry in Path("/proc").iterdir():
                 if not entry.name.isdigit():
                     continue
@@ -85,7 +87,7 @@ class PeakMemory:
                     if not self.matches(int(entry.name), (entry / "cmdline").read_bytes()):
                         continue
                     for line in (entry / "status").read_text().splitlines():
-                        if line.startswith("VmRSS:"):
+                        if line.startswith("VmHWM:"):
                             self.peak_kib = max(self.peak_kib, int(line.split()[1]))
                 except (OSError, ValueError):
                     continue
@@ -199,23 +201,22 @@ def spacy(processes: int) -> Run:
 
 def rounds(args: argparse.Namespace, corpus: Path, one: Path, words: int) -> list[list[Row]]:
     """The rows of each round: every row in turn, ``args.rounds`` times, so that the machine's
-    drift touches every row alike (one Ray cluster for them all)."""
+    drift touches every row alike. The Ray cluster runs for the Ray row only: idle, its
+    processes still take CPU from a run that uses every core."""
     cores = len(os.sched_getaffinity(0))
-    with contextlib.ExitStack() as stack:
-        address = None
-        if "ray" in args.rows:
-            address = stack.enter_context(RayCluster(dict(os.environ)))
-        runs: dict[str, tuple[str, Run]] = {
-            "local1": ("--workers 1", local(args.model, 1)),
-            "local": (f"--workers {cores}", local(args.model, cores)),
-            "spacy": (f"spaCy sm, n_process={cores}", spacy(cores)),
-        }
-        if address is not None:
-            runs["ray"] = ("--engine ray, 2 nodes", on_ray(args.model, address))
-        return [
-            [measure(*runs[name], corpus, one, words) for name in args.rows]
-            for _ in range(args.rounds)
-        ]
+    runs: dict[str, tuple[str, Run]] = {
+        "local1": ("--workers 1", local(args.model, 1)),
+        "local": (f"--workers {cores}", local(args.model, cores)),
+        "spacy": (f"spaCy sm, n_process={cores}", spacy(cores)),
+    }
+
+    def row(name: str) -> Row:
+        if name != "ray":
+            return measure(*runs[name], corpus, one, words)
+        with RayCluster(dict(os.environ)) as address:
+            return measure("--engine ray, 2 nodes", on_ray(args.model, address), corpus, one, words)
+
+    return [[row(name) for name in args.rows] for _ in range(args.rounds)]
 
 
 def median_rows(measured: list[list[Row]]) -> list[Row]:

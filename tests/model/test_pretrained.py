@@ -10,11 +10,11 @@ from model.tagger import Tagger
 
 
 @pytest.mark.parametrize("directory", [DEFAULT_MODEL, FORWARD_MODEL])
-def test_bundled_artifact_loads_and_stays_under_30_mb(directory: Path) -> None:
+def test_bundled_artifact_loads_and_stays_under_60_mb(directory: Path) -> None:
     loaded = load(directory)
     assert sorted(loaded.vocab.labels) == ["LOC", "MISC", "ORG", "PER"]
     assert loaded.metadata["training"]["bidirectional"] == loaded.network.config.bidirectional
-    assert sum(p.stat().st_size for p in directory.iterdir()) < 30 * 2**20
+    assert sum(p.stat().st_size for p in directory.iterdir()) < 60 * 2**20
 
 
 def test_bundled_pair_differs_only_in_direction() -> None:
