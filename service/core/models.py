@@ -59,11 +59,10 @@ async def serving(
         stand_in = [name for name, load in given.items() if load.variable == "NER_MODEL"]
         default = stand_in[0] if stand_in else default_name(settings, sorted(loads))
         for name, load in loads.items():
-            if load.workers is not None:
-                service.metrics.observe_load(name, refused=False)
             service.metrics.observe_load(name, refused=True, count=load.refused)
             model = Model(name, load.version, load.twin, FAILED, load.reason)
             if load.workers is not None:
+                service.metrics.observe_load(name, refused=False)
                 served = await start(service, name, load.workers)
                 served.owned = name not in lent
                 model.served, model.state = served, READY

@@ -70,7 +70,7 @@ class Reloader:
             if name in entries:
                 for version in entries[name].versions:
                     if model.version is None or version > model.version:
-                        self._refuse(entries[name], version)
+                        await self._refuse(entries[name], version)
         if self.service.settings.model_poll_s > 0:
             self._task = asyncio.create_task(self._poll(), name="ner-repository")
 
@@ -147,7 +147,7 @@ class Reloader:
             current.twin = entry.twin
         serving = current.version if current is not None and current.served else None
         versions = [v for v in entry.versions if serving not in entry.versions or v > serving]
-        versions = [v for v in versions if not self._was_refused(entry, v)]
+        versions = await asyncio.to_thread(self._untried, entry, versions)
         if not versions:
             return []
         if serving is None and len(service.served) >= service.settings.max_models:
@@ -166,7 +166,7 @@ class Reloader:
                 served = await start(service, name, load.workers)
                 self._swap(Model(name, version, entry.twin, READY, None, served), current)
                 return reasons
-            self._refuse(entry, version)
+            await self._refuse(entry, version)
             reasons.append(f"version {version} refused: {load.reason}")
         reason = "; ".join(reasons)
         if current is None or current.served is None:
@@ -203,8 +203,16 @@ class Reloader:
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
-    def _refuse(self, entry: Entry, version: int) -> None:
-        self._refused[entry.name, version] = fingerprint(entry.path(version))
+    # The fingerprints read the repository, in a thread like the scans: on a network volume a
+    # look at every file of a version would hold up the event loop and every request with it.
+    async def _refuse(self, entry: Entry, version: int) -> None:
+        files = await asyncio.to_thread(fingerprint, entry.path(version))
+        self._refused[entry.name, version] = files
+
+    def _untried(self, entry: Entry, versions: list[int]) -> list[int]:
+        """``versions`` less those refused whose files have not changed since (run in a
+        thread, under the lock: nothing changes ``_refused`` meanwhile)."""
+        return [v for v in versions if not self._was_refused(entry, v)]
 
     def _was_refused(self, entry: Entry, version: int) -> bool:
         refused = self._refused.get((entry.name, version))

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.host import descendants
 from tests.deploy.support import ROOT, free_port, serving, wait_for
 
 KEY = "swap-key"
@@ -46,14 +47,13 @@ class Server:
     def model_processes(self) -> set[int]:
         """The server's model processes (its ``spawn`` children)."""
         found = set()
-        for entry in Path("/proc").iterdir():
+        for pid in descendants(self.pid):
             try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                command = (entry / "cmdline").read_bytes()
-            except (OSError, ValueError, IndexError):
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:  # gone meanwhile
                 continue
-            if ppid == self.pid and b"spawn_main" in command:
-                found.add(int(entry.name))
+            if b"spawn_main" in command:
+                found.add(pid)
         return found
 
     def put(self, model: Path, name: str, version: int) -> None:
